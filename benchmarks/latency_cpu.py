@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from timing import stats, time_forward  # noqa: E402
 
 from fscfnet import build_model  # noqa: E402
+from fscfnet.utils.files import write_json  # noqa: E402
 
 MODELS = {
     "fscfnet": ("cfg/models/fscfnet.yaml", True),
@@ -95,10 +96,7 @@ def main() -> None:
     if ul_version:
         print(f"  project YOLOv10-n / Ultralytics {ul_version} YOLOv10-n: {summary['project_yolov10n_over_ultralytics']:.3f}")
     out = Path(args.out or ROOT / "benchmarks" / "results" / f"latency_cpu_{args.imgsz}{'_cl' if args.channels_last else ''}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    tmp.replace(out)
+    write_json(out, summary)
     print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
 
 

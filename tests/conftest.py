@@ -18,3 +18,13 @@ MODEL_CFGS = sorted((ROOT / "cfg" / "models").glob("*.yaml"))
 @pytest.fixture(autouse=True)
 def _seeded() -> None:
     torch.manual_seed(0)
+
+SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
+
+
+def shared_dataset(name: str) -> Path:
+    """Path of a real dataset beside the checkout; skips the test (with the reason) when it is absent."""
+    path = SHARED_DATASETS / name
+    if not (path / "images").is_dir():
+        pytest.skip(f"real dataset {name} not found at {path} (only present beside the developers' checkout)")
+    return path

@@ -19,16 +19,18 @@ import torch
 import yaml
 from torch import nn
 
+from ..errors import UserError
 from . import aca, blocks, fsconv, head, mrcb  # noqa: F401  (registers the blocks)
 from .blocks import make_divisible
 from .model import DetectionModel, LayerSpec
-from .registry import did_you_mean, get_block, head_channels
+from ..utils.config import did_you_mean
+from .registry import get_block, head_channels
 
 CONFIG_KEYS = ("nc", "scales", "scale", "ch", "backbone", "head")
 STRIDE_PROBE = 256  # input size used once to measure the head's strides
 
 
-class ModelConfigError(ValueError):
+class ModelConfigError(UserError, ValueError):
     """A model config that cannot be built; the message names the file and row."""
 
 

@@ -12,11 +12,12 @@ The graph builder therefore has no per-class branches and never looks names up i
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from torch import nn
+
+from ..utils.config import did_you_mean
 
 Scale = Callable[[int], int]
 """Maps a YAML width (e.g. 256) to real channels (e.g. 64 at width 0.25)."""
@@ -90,14 +91,6 @@ def get_block(name: str) -> BlockEntry:
 
 def registered_names() -> list[str]:
     return sorted(_REGISTRY)
-
-
-def did_you_mean(word: str, choices: Sequence[str] | dict) -> str:
-    """``"; did you mean 'X'?"`` for the closest choice (case-insensitive), or ``""``."""
-    choices = list(choices)
-    lowered = {c.lower(): c for c in choices}
-    match = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
-    return f"; did you mean {lowered[match[0]]!r}?" if match else ""
 
 
 # torch layers usable from YAML as ``nn.Name``; all keep the channel count.

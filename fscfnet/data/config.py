@@ -1,0 +1,79 @@
+"""Dataset configs: ``--data NAME`` (cfg/datasets/NAME.yaml) or ``--data path.yaml``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..errors import DatasetError, UserError
+from ..utils.config import did_you_mean, from_dict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONFIG_DIR = PROJECT_ROOT / "cfg" / "datasets"
+DATASETS_DIR = PROJECT_ROOT / "datasets"
+SPLITS = ("train", "test")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """A dataset: root folder, one index file per split (paths relative to the root), class names."""
+
+    path: str
+    train: str
+    test: str
+    names: list = field(default_factory=lambda: ["target"])
+    generate: str | None = None  # "demo": build the synthetic set when the root is missing
+    source: str = ""  # the YAML this came from (set by load_data_config)
+
+    @property
+    def root(self) -> Path:
+        p = Path(self.path).expanduser()
+        return p if p.is_absolute() else DATASETS_DIR / p
+
+    @property
+    def nc(self) -> int:
+        return len(self.names)
+
+    @property
+    def name(self) -> str:
+        return Path(self.path).name
+
+    def index_file(self, split: str) -> Path:
+        if split not in SPLITS:
+            raise UserError(f"unknown split {split!r}{did_you_mean(split, SPLITS)} (splits: {', '.join(SPLITS)})")
+        return self.root / getattr(self, split)
+
+
+def available_datasets() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def load_data_config(data: str | Path) -> DataConfig:
+    """Resolve ``data`` (a built-in name or a YAML path) to a config; generate the demo set if it is missing."""
+    path = Path(data)
+    if path.suffix not in (".yaml", ".yml"):
+        if str(data) not in available_datasets():
+            raise UserError(f"unknown dataset {str(data)!r}{did_you_mean(str(data), available_datasets())} "
+                            f"(built-in: {', '.join(available_datasets())}; or pass a dataset YAML path)")
+        path = CONFIG_DIR / f"{data}.yaml"
+    if not path.is_file():
+        raise UserError(f"{path}: dataset config not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise UserError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
+    cfg = from_dict(DataConfig, {**(raw or {}), "source": str(path)}, str(path))
+    if not cfg.names or not all(isinstance(n, str) for n in cfg.names):
+        raise UserError(f"{path}: 'names' must be a non-empty list of class names")
+    if cfg.generate is not None:
+        if cfg.generate != "demo":
+            raise UserError(f"{path}: generate: {cfg.generate!r} is not a known generator (only 'demo')")
+        from .demo import ensure_demo
+
+        ensure_demo(cfg.root)
+    if not cfg.root.is_dir():
+        raise DatasetError(f"{path}: dataset folder {cfg.root} does not exist; prepare it with "
+                           f"python -m fscfnet.data.prepare SRC --dst {cfg.root}")
+    return cfg

@@ -1,0 +1,177 @@
+"""Index file -> images + YOLO labels -> letterboxed (and, for training, augmented) tensors."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..errors import DatasetError
+from .augment import (AugmentConfig, filter_boxes, flip, letterbox, mosaic, photometric, random_affine,
+                      resize_long_side)
+from .config import DataConfig
+from .labels import image_files, read_index, read_yolo_labels
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    """Where a sample came from and how to map its boxes back: original = (letterboxed - pad) / ratio."""
+
+    path: str
+    orig_hw: tuple[int, int]
+    ratio: float
+    pad: tuple[float, float]  # (left, top) in letterboxed pixels
+
+
+def read_image(path: Path, channels: int) -> np.ndarray | None:
+    """``(H, W, channels)`` uint8 (RGB when 3), or None when the file cannot be decoded."""
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None or img.size == 0:
+        return None
+    if img.dtype == np.uint16:
+        img = (img // 257).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        return None
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = img[:, :, :3]
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if channels == 1 and img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)[:, :, None]
+    elif channels == 3:
+        img = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else np.ascontiguousarray(img[:, :, ::-1])
+    return img
+
+
+class IRSTDDataset(Dataset):
+    """One split of a dataset. ``augment=None`` gives plain letterboxed images (validation)."""
+
+    def __init__(self, cfg: DataConfig, split: str, imgsz: int, augment: AugmentConfig | None = None,
+                 channels: int = 3, cache: bool = False, seed: int = 0, log: Callable[[str], None] = print):
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {channels}")
+        self.cfg, self.split, self.imgsz, self.augment, self.channels = cfg, split, imgsz, augment, channels
+        self.seed, self.epoch, self.mosaic_enabled = seed, 0, augment is not None and augment.mosaic > 0
+        index = cfg.index_file(split)
+        stems = read_index(index)
+        if not stems:
+            raise DatasetError(f"{index}: the index file lists no images")
+        files = image_files(cfg.root / "images") if (cfg.root / "images").is_dir() else {}
+        missing = [s for s in stems if s not in files]
+        if missing:
+            raise DatasetError(f"{index}: {len(missing)} listed images have no file in {cfg.root / 'images'}: "
+                               f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+        label_files = [cfg.root / "labels" / f"{s}.txt" for s in stems]
+        labels = [read_yolo_labels(p, cfg.nc) if p.is_file() else np.zeros((0, 5), np.float32) for p in label_files]
+        with ThreadPoolExecutor(max_workers=4) as pool:  # OpenCV decodes without the GIL
+            images = list(pool.map(lambda s: read_image(files[s], channels), stems))
+        self.paths, self.labels, self.shapes, self._cache = [], [], [], []
+        self.skipped = []
+        no_label = 0
+        for s, lab, img, lp in zip(stems, labels, images, label_files):
+            if img is None:
+                self.skipped.append(str(files[s]))
+                log(f"warning: {files[s]}: cannot be read as an image; skipped")
+                continue
+            self.paths.append(files[s])
+            self.labels.append(lab)
+            self.shapes.append(img.shape[:2])
+            no_label += not lp.is_file()
+            if cache:
+                self._cache.append(resize_long_side(img, imgsz))
+        if not self.paths:
+            raise DatasetError(f"{index}: none of the {len(stems)} listed images could be read")
+        targets = sum(len(lab) for lab in self.labels)
+        background = sum(len(lab) == 0 for lab in self.labels)
+        self.summary = (f"{cfg.name} {split}: {len(self.paths)} images, {targets} targets, {background} background "
+                        f"({no_label} without a label file), {len(self.skipped)} unreadable skipped"
+                        f"{', cached in RAM' if cache else ''}")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Augmentation draws depend on (seed, epoch, index) only, whichever worker loads a sample."""
+        self.epoch = epoch
+
+    def load(self, i: int) -> tuple[np.ndarray, float, np.ndarray]:
+        """Image resized to long side ``imgsz``, the resize ratio, and its boxes (pixel corners)."""
+        if self._cache:
+            img, r = self._cache[i]
+        else:
+            img = read_image(self.paths[i], self.channels)
+            if img is None:
+                raise DatasetError(f"{self.paths[i]}: became unreadable during training")
+            img, r = resize_long_side(img, self.imgsz)
+        h, w = self.shapes[i]
+        lab = self.labels[i]
+        xy = lab[:, 1:3] * (w, h)
+        wh = lab[:, 3:5] * (w, h)
+        boxes = np.concatenate([xy - wh / 2, xy + wh / 2], 1).astype(np.float64) * r
+        return img, r, boxes
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, ImageMeta]:
+        aug = self.augment
+        classes = self.labels[i][:, 0].copy()
+        if aug is None:
+            img, r, boxes = self.load(i)
+            img, pad = letterbox(img, self.imgsz)
+            boxes = boxes + np.array(pad * 2)
+            meta = ImageMeta(str(self.paths[i]), tuple(self.shapes[i]), r, pad)
+        else:
+            rng = np.random.default_rng([self.seed, self.epoch, i])
+            if self.mosaic_enabled and rng.random() < aug.mosaic:
+                idx = [i, *rng.integers(0, len(self), 3).tolist()]
+                parts = [self.load(j) for j in idx]
+                img, boxes = mosaic([p[0] for p in parts], [p[2] for p in parts], self.imgsz, rng)
+                classes = np.concatenate([self.labels[j][:, 0] for j in idx])
+            else:
+                img, _, boxes = self.load(i)
+                img, pad = letterbox(img, self.imgsz)
+                boxes = boxes + np.array(pad * 2)
+            img, boxes = random_affine(img, boxes, self.imgsz, aug.translate, aug.scale, rng)
+            if rng.random() < aug.fliplr:
+                img, boxes = flip(img, boxes, horizontal=True)
+            if rng.random() < aug.flipud:
+                img, boxes = flip(img, boxes, horizontal=False)
+            img = photometric(img, aug.brightness, aug.contrast, aug.gamma, rng)
+            meta = ImageMeta(str(self.paths[i]), tuple(self.shapes[i]), 1.0, (0.0, 0.0))
+        boxes, classes = filter_boxes(boxes, classes, self.imgsz, self.imgsz,
+                                      aug.min_box_px if aug else 1e-3, aug.min_visible if aug else 0.0)
+        s = self.imgsz
+        xywh = np.concatenate([(boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]], 1) / s
+        target = torch.from_numpy(np.concatenate([classes[:, None], xywh], 1).astype(np.float32)).reshape(-1, 5)
+        image = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+        return image, target, meta
+
+
+def collate(batch: list[tuple[torch.Tensor, torch.Tensor, ImageMeta]]
+            ) -> tuple[torch.Tensor, torch.Tensor, list[ImageMeta]]:
+    """Images ``(B, C, S, S)`` uint8; targets ``(N, 6)`` = batch index, class, cx, cy, w, h (normalised)."""
+    images, targets, metas = zip(*batch)
+    rows = [torch.cat([torch.full((len(t), 1), float(i)), t], 1) for i, t in enumerate(targets)]
+    return torch.stack(images), torch.cat(rows).reshape(-1, 6), list(metas)
+
+
+def build_dataloader(dataset: IRSTDDataset, batch_size: int, workers: int, shuffle: bool, seed: int = 0,
+                     sampler: torch.utils.data.Sampler | None = None) -> DataLoader:
+    """A DataLoader whose shuffling is seeded; workers are re-created each epoch so ``set_epoch`` and
+    ``mosaic_enabled`` reach them. (OpenCV's thread count is not touched in workers: after a fork, changing it
+    waits forever on the parent's thread pool.)"""
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+                      num_workers=workers, collate_fn=collate, generator=generator,
+                      pin_memory=torch.cuda.is_available(), drop_last=False, persistent_workers=False)
+
+
+def label_stats(dataset: IRSTDDataset) -> tuple[np.ndarray, np.ndarray]:
+    """All targets' (width, height) in original pixels and normalised (cx, cy), for :func:`plot_label_stats`."""
+    sizes = [lab[:, 3:5] * (w, h) for lab, (h, w) in zip(dataset.labels, dataset.shapes)]
+    centres = [lab[:, 1:3] for lab in dataset.labels]
+    return np.concatenate(sizes).reshape(-1, 2), np.concatenate(centres).reshape(-1, 2)

@@ -1,0 +1,1 @@
+"""Shared helpers: typed configs, boxes, plots."""

@@ -1,0 +1,83 @@
+"""Plots written into run directories: label statistics and image grids with boxes.
+
+Uses matplotlib's object API with the Agg canvas (no global backend switch, no display needed).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+BOX_COLOURS = [(255, 56, 56), (56, 255, 56), (56, 56, 255), (255, 200, 0)]  # RGB, by class
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
+    FigureCanvasAgg(fig)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def plot_label_stats(sizes_px: np.ndarray, centres: np.ndarray, path: Path, title: str = "") -> Path:
+    """Histograms of target width and height (pixels, original images) and a scatter of normalised centres.
+
+    ``sizes_px``: ``(n, 2)`` width, height; ``centres``: ``(n, 2)`` cx, cy in [0, 1].
+    """
+    fig = Figure(figsize=(12, 3.6))
+    axes = fig.subplots(1, 3)
+    top = max(10.0, float(np.percentile(sizes_px, 99)) if len(sizes_px) else 10.0)
+    bins = np.arange(0, math.ceil(top) + 2) - 0.5
+    for ax, k, name in ((axes[0], 0, "width"), (axes[1], 1, "height")):
+        ax.hist(sizes_px[:, k] if len(sizes_px) else [], bins=bins, color="#3b75af")
+        ax.set_xlabel(f"target {name} (px)")
+        ax.set_ylabel("targets")
+    axes[2].scatter(centres[:, 0] if len(centres) else [], centres[:, 1] if len(centres) else [], s=3, alpha=0.5)
+    axes[2].set_xlim(0, 1)
+    axes[2].set_ylim(1, 0)
+    axes[2].set_xlabel("centre x")
+    axes[2].set_ylabel("centre y")
+    fig.suptitle(title or f"{len(sizes_px)} targets")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def draw_boxes(img: np.ndarray, boxes: np.ndarray, classes: np.ndarray, scores: np.ndarray | None = None,
+               margin: int = 2) -> np.ndarray:
+    """RGB uint8 ``(H, W, 3)`` with each xyxy pixel box drawn ``margin`` px outside the target (tiny targets stay
+    visible), and its score when given."""
+    out = np.ascontiguousarray(img.copy())
+    for j, (b, c) in enumerate(zip(boxes, classes)):
+        x1, y1, x2, y2 = (int(round(v)) for v in b)
+        colour = BOX_COLOURS[int(c) % len(BOX_COLOURS)]
+        cv2.rectangle(out, (x1 - margin, y1 - margin), (x2 + margin - 1, y2 + margin - 1), colour, 1)
+        if scores is not None:
+            cv2.putText(out, f"{scores[j]:.2f}", (x1 - margin, max(y1 - margin - 2, 8)), cv2.FONT_HERSHEY_SIMPLEX,
+                        0.3, colour, 1, cv2.LINE_AA)
+    return out
+
+
+def plot_batch(images: torch.Tensor, targets: torch.Tensor, path: Path, max_images: int = 16) -> Path:
+    """A grid of a collated batch (``(B, C, S, S)`` uint8, targets ``(N, 6)`` batch, class, cx, cy, w, h) as JPEG."""
+    n = min(len(images), max_images)
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    s = images.shape[-1]
+    grid = np.full((rows * s, cols * s, 3), 255, np.uint8)
+    for i in range(n):
+        img = images[i].permute(1, 2, 0).cpu().numpy()
+        img = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
+        t = targets[targets[:, 0] == i].cpu().numpy()
+        xyxy = np.concatenate([t[:, 2:4] - t[:, 4:6] / 2, t[:, 2:4] + t[:, 4:6] / 2], 1) * s
+        r, c = divmod(i, cols)
+        grid[r * s:(r + 1) * s, c * s:(c + 1) * s] = draw_boxes(img, xyxy, t[:, 1])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return path

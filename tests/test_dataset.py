@@ -1,0 +1,219 @@
+"""Dataset, loader, augmentation and demo data: label checks, tiny-target survival, reproducibility."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from fscfnet.data.augment import AugmentConfig
+from fscfnet.data.config import DataConfig, load_data_config
+from fscfnet.data.dataset import IRSTDDataset, build_dataloader, label_stats
+from fscfnet.data.demo import generate_demo
+from fscfnet.data.labels import mask_to_boxes, read_yolo_labels
+from fscfnet.errors import DatasetError, UserError
+from fscfnet.utils.plots import plot_batch, plot_label_stats
+
+
+def make_dataset(root, images: dict, labels: dict, train=None, test=None) -> DataConfig:
+    """Write images ({stem: array or bytes}) and label lines ({stem: [str]}) in the project's layout."""
+    for sub in ("images", "labels", "img_idx"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for stem, img in images.items():
+        if isinstance(img, bytes):
+            (root / "images" / f"{stem}.png").write_bytes(img)
+        else:
+            cv2.imwrite(str(root / "images" / f"{stem}.png"), img)
+    for stem, lines in labels.items():
+        (root / "labels" / f"{stem}.txt").write_text("".join(line + "\n" for line in lines))
+    stems = list(images)
+    (root / "img_idx" / "train.txt").write_text("\n".join(train or stems) + "\n")
+    (root / "img_idx" / "test.txt").write_text("\n".join(test or stems) + "\n")
+    return DataConfig(path=str(root), train="img_idx/train.txt", test="img_idx/test.txt")
+
+
+def target_image(w: int, h: int, x: int, y: int, size: int = 2, background: int = 0) -> np.ndarray:
+    img = np.full((h, w), background, np.uint8)
+    img[y:y + size, x:x + size] = 255
+    return img
+
+
+@pytest.mark.parametrize("line,message", [
+    ("0 0.5 0.5 0.1", "expected 5 values 'class cx cy w h', got 4"),
+    ("1 0.5 0.5 0.1 0.1", "class 1 is not an integer in 0..0"),
+    ("0.5 0.5 0.5 0.1 0.1", "class 0.5 is not an integer"),
+    ("0 0.99 0.5 0.1 0.1", "box 0.99 0.5 0.1 0.1 reaches outside the image"),
+    ("0 0.5 0.5 0 0.1", "box has zero or negative size"),
+    ("0 0.5 x 0.1 0.1", "values must be numbers"),
+])
+def test_bad_label_lines_name_file_and_line(tmp_path, line, message):
+    cfg = make_dataset(tmp_path, {"a": target_image(32, 32, 4, 4)}, {"a": ["0 0.5 0.5 0.2 0.2", line]})
+    with pytest.raises(DatasetError) as e:
+        IRSTDDataset(cfg, "train", 32)
+    assert f"{tmp_path / 'labels' / 'a.txt'}:2: {message}" in str(e.value)
+
+
+def test_rounding_outside_the_image_is_clipped(tmp_path):
+    lab = tmp_path / "l.txt"
+    lab.write_text("0 0.0004 0.5 0.001 0.2\n")
+    (_, cx, _, w, _), = read_yolo_labels(lab, 1)
+    assert cx - w / 2 == pytest.approx(0.0, abs=1e-7)
+
+
+def test_background_images_unreadable_files_and_channels(tmp_path):
+    logged = []
+    cfg = make_dataset(tmp_path, {"a": target_image(40, 30, 5, 6), "b": np.full((30, 40), 9, np.uint8),
+                                  "broken": b"\x89PNG\r\n\x1a\nnot really"}, {"a": ["0 0.15 0.233333 0.05 0.066667"]})
+    ds = IRSTDDataset(cfg, "train", 64, log=logged.append)
+    assert len(ds) == 2 and ds.skipped == [str(tmp_path / "images" / "broken.png")]
+    assert "broken.png: cannot be read as an image; skipped" in logged[0]
+    assert "2 images, 1 targets, 1 background (1 without a label file), 1 unreadable skipped" in ds.summary
+    img, target, meta = ds[0]
+    assert img.shape == (3, 64, 64) and img.dtype == torch.uint8
+    assert IRSTDDataset(cfg, "train", 64, channels=1, log=logged.append)[0][0].shape == (1, 64, 64)
+    assert (img[0] == img[1]).all() and (img[1] == img[2]).all()  # grey loads as three equal channels
+
+
+def test_letterbox_meta_maps_boxes_back_to_original_pixels(tmp_path):
+    cfg = make_dataset(tmp_path, {"a": target_image(80, 40, 30, 10, size=4)}, {"a": ["0 0.4 0.3 0.05 0.1"]})
+    ds = IRSTDDataset(cfg, "test", 64)
+    img, target, meta = ds[0]
+    assert meta.ratio == pytest.approx(0.8) and meta.pad == (0.0, 16.0) and meta.orig_hw == (40, 80)
+    _, cx, cy, w, h = target[0].tolist()
+    x1 = (cx - w / 2) * 64
+    y1 = (cy - h / 2) * 64
+    assert ((x1 - meta.pad[0]) / meta.ratio, (y1 - meta.pad[1]) / meta.ratio) == pytest.approx((30, 10), abs=1e-4)
+    cached = IRSTDDataset(cfg, "test", 64, cache=True)
+    assert torch.equal(cached[0][0], img) and torch.equal(cached[0][1], target)
+
+
+def test_empty_index_and_missing_image(tmp_path):
+    cfg = make_dataset(tmp_path, {"a": target_image(16, 16, 2, 2)}, {})
+    (tmp_path / "img_idx" / "train.txt").write_text("\n")
+    with pytest.raises(DatasetError, match="lists no images"):
+        IRSTDDataset(cfg, "train", 32)
+    (tmp_path / "img_idx" / "train.txt").write_text("a\nghost\n")
+    with pytest.raises(DatasetError, match="1 listed images have no file"):
+        IRSTDDataset(cfg, "train", 32)
+    with pytest.raises(UserError, match="unknown split 'tset'; did you mean 'test'"):
+        IRSTDDataset(cfg, "tset", 32)
+
+
+def _target_footprints(img: np.ndarray, background: int) -> list[tuple[int, int, int, int, bool]]:
+    """Half-maximum pixel extent (x1, y1, x2, y2 exclusive) of each bright blob, and whether it touches the border."""
+    comps, _ = ndimage.label(img > background + 8, structure=np.ones((3, 3)))
+    out = []
+    for k, (sy, sx) in enumerate(ndimage.find_objects(comps), 1):
+        blob = np.where(comps == k, img.astype(float) - background, 0)
+        ys, xs = np.nonzero(blob >= blob.max() / 2)
+        edge = sy.start == 0 or sx.start == 0 or sy.stop == img.shape[0] or sx.stop == img.shape[1]
+        out.append((xs.min(), ys.min(), xs.max() + 1, ys.max() + 1, edge))
+    return out
+
+
+def test_two_pixel_targets_stay_under_their_boxes_through_mosaic_affine_and_flip(tmp_path):
+    rng = np.random.default_rng(0)
+    images, labels = {}, {}
+    for i in range(6):  # a 2x2 target on a background equal to the padding value, so only targets stand out
+        x, y = int(rng.integers(4, 90)), int(rng.integers(4, 60))
+        images[f"t{i}"] = target_image(100, 70, x, y, background=114)
+        labels[f"t{i}"] = [f"0 {(x + 1) / 100:.6f} {(y + 1) / 70:.6f} {2 / 100:.6f} {2 / 70:.6f}"]
+    cfg = make_dataset(tmp_path, images, labels)
+    aug = AugmentConfig(mosaic=1.0, translate=0.1, scale=0.5, fliplr=0.5, flipud=0.5, brightness=0, contrast=0, gamma=0)
+    ds = IRSTDDataset(cfg, "train", 96, aug)
+    matched = 0
+    for epoch in range(8):
+        ds.set_epoch(epoch)
+        for i in range(len(ds)):
+            img, target, _ = ds[i]
+            boxes = [((cx - w / 2) * 96, (cy - h / 2) * 96, (cx + w / 2) * 96, (cy + h / 2) * 96)
+                     for _, cx, cy, w, h in target.tolist()]
+            footprints = _target_footprints(img[0].numpy(), 114)
+            for bx in boxes:  # every box sits on a target, within 1 px on each side
+                assert any(all(abs(a - b) <= 1.0 for a, b in zip(fp[:4], bx)) for fp in footprints), (epoch, i, bx)
+            for fp in footprints:  # every target fully in view kept its box
+                if not fp[4]:
+                    assert any(all(abs(a - b) <= 1.0 for a, b in zip(fp[:4], bx)) for bx in boxes), (epoch, i, fp)
+            matched += len(boxes)
+    assert matched >= 48  # about a quarter of each 2s x 2s mosaic stays in view: 1-2 of its 4 targets
+
+
+def test_min_box_size_setting_drops_sub_pixel_targets(tmp_path):
+    cfg = make_dataset(tmp_path, {"a": target_image(64, 64, 20, 20)}, {"a": ["0 0.328125 0.328125 0.03125 0.03125"]})
+    keep = AugmentConfig(mosaic=0, translate=0, scale=0.5, fliplr=0, min_box_px=1.0)
+    strict = AugmentConfig(mosaic=0, translate=0, scale=0.5, fliplr=0, min_box_px=2.0)
+    kept = [len(IRSTDDataset(cfg, "train", 64, keep, seed=s)[0][1]) for s in range(20)]
+    dropped = [len(IRSTDDataset(cfg, "train", 64, strict, seed=s)[0][1]) for s in range(20)]
+    assert all(k == 1 for k in kept) and sum(dropped) < 20  # scale < 1 shrinks 2 px below 2 px
+
+
+def test_samples_depend_only_on_seed_epoch_and_index(tmp_path):
+    images = {f"s{i}": target_image(48, 40, 4 * i + 2, 10) for i in range(6)}
+    labels = {k: [f"0 {(4 * i + 3) / 48:.6f} {11 / 40:.6f} {2 / 48:.6f} {2 / 40:.6f}"] for i, k in enumerate(images)}
+    cfg = make_dataset(tmp_path, images, labels)
+    ds = IRSTDDataset(cfg, "train", 64, AugmentConfig(), seed=3)
+    a = ds[2]
+    ds.set_epoch(1)
+    b = ds[2]
+    ds.set_epoch(0)
+    assert torch.equal(ds[2][0], a[0]) and not torch.equal(b[0], a[0])
+
+    def batches(workers):
+        return [(x.clone(), t.clone()) for x, t, _ in build_dataloader(ds, 4, workers, shuffle=True, seed=5)]
+
+    one, two, serial = batches(2), batches(2), batches(0)
+    assert all(torch.equal(p[0], q[0]) and torch.equal(p[1], q[1]) for p, q in zip(one, two))
+    assert all(torch.equal(p[0], q[0]) and torch.equal(p[1], q[1]) for p, q in zip(one, serial))
+    images_b, targets_b = one[0]
+    assert images_b.shape == (4, 3, 64, 64) and targets_b.shape[1] == 6
+    assert set(targets_b[:, 0].tolist()) <= {0.0, 1.0, 2.0, 3.0}
+
+
+def test_demo_dataset_is_deterministic_and_labels_match_masks(tmp_path):
+    generate_demo(tmp_path / "a" / "demo", seed=0, n_train=6, n_test=3)
+    generate_demo(tmp_path / "b" / "demo", seed=0, n_train=6, n_test=3)
+    generate_demo(tmp_path / "c" / "demo", seed=1, n_train=6, n_test=3)
+    a, b, c = (tmp_path / k / "demo" for k in "abc")
+    assert sorted(p.name for p in (a / "images").iterdir()) == [f"demo_{i:04d}.png" for i in range(9)]
+    assert all((a / "images" / p.name).read_bytes() == (b / "images" / p.name).read_bytes() for p in (a / "images").iterdir())
+    assert (a / "images" / "demo_0000.png").read_bytes() != (c / "images" / "demo_0000.png").read_bytes()
+    assert (a / "img_idx" / "test_demo.txt").read_text().split() == ["demo_0006", "demo_0007", "demo_0008"]
+    for p in (a / "masks").iterdir():
+        mask = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+        boxes = mask_to_boxes(mask)
+        lab = read_yolo_labels(a / "labels" / f"{p.stem}.txt", 1)
+        assert 1 <= len(lab) <= 3 and len(lab) == len(boxes)
+        assert ((boxes[:, 2:] >= 1) & (boxes[:, 2:] <= 9)).all()
+        img = cv2.imread(str(a / "images" / p.name), cv2.IMREAD_UNCHANGED)
+        assert img.ndim == 2 and img.shape == (144, 192)
+
+
+def test_data_config_resolution(tmp_path):
+    with pytest.raises(UserError, match="unknown dataset 'NUAA-SIRTS'; did you mean 'NUAA-SIRST'"):
+        load_data_config("NUAA-SIRTS")
+    bad = tmp_path / "d.yaml"
+    bad.write_text("path: x\ntrain: a\ntest: b\nnmes: [t]\n")
+    with pytest.raises(UserError, match="unknown key 'nmes'; did you mean 'names'"):
+        load_data_config(bad)
+    gen = tmp_path / "g.yaml"
+    gen.write_text(f"path: {tmp_path / 'gen' / 'demo'}\ntrain: img_idx/train_demo.txt\ntest: img_idx/test_demo.txt\n"
+                   f"names: [target]\ngenerate: demo\n")
+    cfg = load_data_config(gen)
+    assert (cfg.root / "img_idx" / "train_demo.txt").is_file() and cfg.nc == 1
+    assert len(IRSTDDataset(cfg, "test", 192, log=lambda s: None)) == 80
+
+
+def test_plots_are_written(tmp_path):
+    cfg = make_dataset(tmp_path / "d", {f"p{i}": target_image(40, 30, 3 * i, 5) for i in range(4)},
+                       {f"p{i}": [f"0 {(3 * i + 1) / 40:.6f} {6 / 30:.6f} 0.05 {2 / 30:.6f}"] for i in range(4)})
+    ds = IRSTDDataset(cfg, "train", 64, AugmentConfig())
+    sizes, centres = label_stats(ds)
+    assert np.allclose(sizes, [[2.0, 2.0]] * 4, atol=1e-4)
+    p1 = plot_label_stats(sizes, centres, tmp_path / "out" / "labels.png")
+    images, targets, _ = next(iter(build_dataloader(ds, 4, 0, shuffle=False)))
+    p2 = plot_batch(images, targets, tmp_path / "out" / "train_batch0.jpg")
+    for p in (p1, p2):
+        img = cv2.imread(str(p))
+        assert img is not None and img.shape[0] > 50 and img.std() > 0
