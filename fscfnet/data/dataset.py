@@ -175,3 +175,12 @@ def label_stats(dataset: IRSTDDataset) -> tuple[np.ndarray, np.ndarray]:
     sizes = [lab[:, 3:5] * (w, h) for lab, (h, w) in zip(dataset.labels, dataset.shapes)]
     centres = [lab[:, 1:3] for lab in dataset.labels]
     return np.concatenate(sizes).reshape(-1, 2), np.concatenate(centres).reshape(-1, 2)
+
+
+def original_targets(dataset: IRSTDDataset) -> list[np.ndarray]:
+    """Per image ``(m, 5)`` class, x1, y1, x2, y2 in original-image pixels (from the label files, not resampled)."""
+    out = []
+    for lab, (h, w) in zip(dataset.labels, dataset.shapes):
+        xy, wh = lab[:, 1:3] * (w, h), lab[:, 3:5] * (w, h)
+        out.append(np.concatenate([lab[:, :1], xy - wh / 2, xy + wh / 2], 1).astype(np.float64))
+    return out

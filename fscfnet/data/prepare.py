@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import cv2
 import numpy as np
 
 from ..errors import DatasetError, UserError
+from ..utils.cli import run_cli
 from .labels import (image_files, mask_to_boxes, read_coco, read_index, read_voc, write_yolo_labels,
                      xywh_pixels_to_yolo)
 
@@ -260,12 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     from .config import DATASETS_DIR
 
     dst = args.dst or DATASETS_DIR / args.src.resolve().name
-    try:
-        print(format_summary(prepare(args.src, dst, args.format, args.overwrite)))
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(lambda: print(format_summary(prepare(args.src, dst, args.format, args.overwrite))))
 
 
 if __name__ == "__main__":

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import copy
-import sys
 from dataclasses import dataclass
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .builder import ModelConfigError, build_model
+from ..errors import UserError
+from ..utils.cli import run_cli
+from .builder import build_model
 from .model import DetectionModel
 
 
@@ -76,16 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ch", type=int, default=None, help="input channels (default: the config's ch, else 3)")
     ap.add_argument("--imgsz", type=int, default=640, help="square input size for GFLOPs (default 640)")
     args = ap.parse_args(argv)
-    try:
+
+    def run() -> None:
         model = build_model(args.cfg, nc=args.nc, ch=args.ch)
-    except ModelConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    if args.imgsz <= 0 or args.imgsz % int(model.stride.max()):
-        print(f"error: --imgsz {args.imgsz} must be a positive multiple of {int(model.stride.max())}", file=sys.stderr)
-        return 2
-    print(format_summary(summarize(model, args.imgsz)))
-    return 0
+        stride = int(model.stride.max())
+        if args.imgsz <= 0 or args.imgsz % stride:
+            raise UserError(f"--imgsz {args.imgsz} must be a positive multiple of {stride}")
+        print(format_summary(summarize(model, args.imgsz)))
+
+    return run_cli(run)
 
 
 if __name__ == "__main__":

@@ -30,3 +30,16 @@ def atomic_write_text(path: Path, text: str) -> Path:
 
 def write_json(path: Path, data: Any) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def increment_path(path: Path) -> Path:
+    """``path`` if free, else ``path2``, ``path3``, ... (runs/val/exp, runs/val/exp2, ...); the folder is created."""
+    path = Path(path)
+    candidate, n = path, 2
+    while True:
+        try:
+            candidate.mkdir(parents=True, exist_ok=False)
+            return candidate
+        except FileExistsError:
+            candidate = path.with_name(f"{path.name}{n}")
+            n += 1

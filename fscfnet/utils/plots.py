@@ -81,3 +81,28 @@ def plot_batch(images: torch.Tensor, targets: torch.Tensor, path: Path, max_imag
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
     return path
+
+
+def plot_pr_curve(recall: np.ndarray, precision: np.ndarray, ap50: float | None, path: Path) -> Path:
+    """Precision-recall curve at IoU 0.5 (pooled over classes)."""
+    fig = Figure(figsize=(5, 4.5))
+    ax = fig.subplots()
+    ax.plot(recall, precision, color="#3b75af", lw=1.5, label=f"AP50 {ap50:.3f}" if ap50 is not None else None)
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="recall", ylabel="precision", title="Precision-recall (IoU 0.5)")
+    if ap50 is not None:
+        ax.legend(loc="lower left")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_f1_curve(confidence: np.ndarray, f1: np.ndarray, chosen: float | None, path: Path) -> Path:
+    """F1 against confidence threshold, with the chosen operating point marked."""
+    fig = Figure(figsize=(5, 4.5))
+    ax = fig.subplots()
+    ax.plot(confidence, f1, color="#c0392b", lw=1.5)
+    if chosen is not None:
+        ax.axvline(chosen, color="grey", ls="--", lw=1, label=f"conf {chosen:.3f}")
+        ax.legend(loc="lower left")
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="confidence", ylabel="F1", title="F1 vs confidence (IoU 0.5)")
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -1,0 +1,83 @@
+"""Validation loop, used by training (each epoch) and by ``val.py``: letterboxed batches through the model in
+eval mode, detections mapped back to original pixels, metrics (fscfnet.metrics) and per-image timings."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.dataset import IRSTDDataset, build_dataloader, original_targets
+from ..metrics import Metrics, evaluate
+
+
+@dataclass
+class Validation:
+    metrics: Metrics
+    predictions: list[np.ndarray]  # per image (n, 6): x1, y1, x2, y2, score, class in original pixels
+    stems: list[str]
+    ms: dict[str, float]  # per image: preprocess, inference, postprocess, total
+
+    def metrics_dict(self) -> dict:
+        """The keys of ``metrics.json`` (SPEC §7)."""
+        return {**self.metrics.as_dict(), "ms_per_image": self.ms["total"]}
+
+
+def to_original(det: np.ndarray, ratio: float, pad: tuple[float, float], hw: tuple[int, int]) -> np.ndarray:
+    """Letterboxed xyxy detections -> original pixels, clipped to the image; empty boxes dropped."""
+    det = det.astype(np.float64)
+    det[:, [0, 2]] = ((det[:, [0, 2]] - pad[0]) / ratio).clip(0, hw[1])
+    det[:, [1, 3]] = ((det[:, [1, 3]] - pad[1]) / ratio).clip(0, hw[0])
+    return det[(det[:, 2] > det[:, 0]) & (det[:, 3] > det[:, 1])]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, dataset: IRSTDDataset, batch_size: int = 16, workers: int = 2,
+             conf: float = 0.001, device: torch.device | None = None, half: bool = False,
+             channels_last: bool = False) -> Validation:
+    """Run ``model`` (eval mode, NMS-free ``(B, max_det, 6)`` output) over ``dataset`` and score it.
+    ``channels_last``: feed channels-last batches (pair with a channels-last model; faster on CPU)."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    preds: list[np.ndarray] = []
+    t_pre = t_inf = t_post = 0.0
+    loader = build_dataloader(dataset, batch_size, workers, shuffle=False)
+    for images, _, metas in loader:
+        t0 = time.perf_counter()
+        x = images.to(device, non_blocking=True).float().div_(255).contiguous(memory_format=fmt)
+        if half:
+            x = x.half()
+        _sync(device)
+        t1 = time.perf_counter()
+        out = model(x)
+        _sync(device)
+        t2 = time.perf_counter()
+        out = out.float().cpu().numpy()
+        for det, meta in zip(out, metas):
+            det = det[det[:, 4] >= conf]
+            preds.append(to_original(det, meta.ratio, meta.pad, meta.orig_hw))
+        t3 = time.perf_counter()
+        t_pre, t_inf, t_post = t_pre + t1 - t0, t_inf + t2 - t1, t_post + t3 - t2
+    model.train(was_training)
+    n = max(len(dataset), 1)
+    ms = {"preprocess": 1e3 * t_pre / n, "inference": 1e3 * t_inf / n, "postprocess": 1e3 * t_post / n}
+    ms["total"] = sum(ms.values())
+    metrics = evaluate(preds, original_targets(dataset), [tuple(s) for s in dataset.shapes])
+    return Validation(metrics, preds, [Path(p).stem for p in dataset.paths], ms)
+
+
+def coco_predictions(v: Validation) -> list[dict]:
+    """COCO results list: image_id = image stem, bbox = x, y, w, h in original pixels (full precision)."""
+    return [{"image_id": stem, "category_id": int(c), "bbox": [float(x1), float(y1), float(x2) - float(x1),
+                                                                float(y2) - float(y1)], "score": float(s)}
+            for stem, det in zip(v.stems, v.predictions) for x1, y1, x2, y2, s, c in det]

@@ -1,0 +1,82 @@
+"""Score any detector's COCO-format results under this project's protocol (SPEC §6).
+
+    python -m fscfnet.metrics --data NUAA-SIRST --split test --pred predictions.json [--out metrics.json]
+
+``predictions.json``: a list of {"image_id": "<image stem>", "category_id": <class index>,
+"bbox": [x, y, w, h], "score": s} in original-image pixels. Prints the same table as val.py and writes the
+same metrics.json keys (ms_per_image is null).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import numbers
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..data.config import load_data_config
+from ..data.dataset import IRSTDDataset, original_targets
+from ..errors import UserError
+from ..utils.cli import run_cli
+from ..utils.files import write_json
+from . import evaluate, format_table
+
+
+def read_predictions(path: Path, stems: list[str], nc: int) -> list[np.ndarray]:
+    """Per image of the split (in ``stems`` order) ``(n, 6)`` xyxy, score, class; bad entries raise ``UserError``."""
+    if not path.is_file():
+        raise UserError(f"{path}: predictions file not found")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(data, list):
+        raise UserError(f"{path}: expected a JSON list of COCO results, got {type(data).__name__}")
+    index = {s: i for i, s in enumerate(stems)}
+    rows: list[list[list[float]]] = [[] for _ in stems]
+    for k, d in enumerate(data):
+        where = f"{path}: entry {k}"
+        if not isinstance(d, dict) or not {"image_id", "category_id", "bbox", "score"} <= set(d):
+            raise UserError(f"{where}: needs keys image_id, category_id, bbox, score")
+        bbox, score, cat = d["bbox"], d["score"], d["category_id"]
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, numbers.Real) for v in bbox)):
+            raise UserError(f"{where}: 'bbox' must be 4 numbers [x, y, w, h], got {bbox!r}")
+        if bbox[2] < 0 or bbox[3] < 0:
+            raise UserError(f"{where}: 'bbox' has a negative width or height: {bbox!r}")
+        if not isinstance(score, numbers.Real) or isinstance(score, bool):
+            raise UserError(f"{where}: 'score' must be a number, got {score!r}")
+        if not isinstance(cat, int) or isinstance(cat, bool) or not 0 <= cat < nc:
+            raise UserError(f"{where}: 'category_id' must be a class index in 0..{nc - 1}, got {cat!r}")
+        stem = str(d["image_id"])
+        if stem not in index:
+            raise UserError(f"{where}: image_id {stem!r} is not an image of this split")
+        x, y, w, h = (float(v) for v in bbox)
+        rows[index[stem]].append([x, y, x + w, y + h, float(score), float(cat)])
+    return [np.array(r, np.float64).reshape(-1, 6) for r in rows]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m fscfnet.metrics", description=__doc__.split("\n")[0])
+    ap.add_argument("--data", required=True, help="dataset name or YAML")
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--pred", required=True, type=Path, help="COCO-format results JSON")
+    ap.add_argument("--out", type=Path, default=None, help="write metrics.json here")
+    args = ap.parse_args(argv)
+
+    def run() -> None:
+        cfg = load_data_config(args.data)
+        ds = IRSTDDataset(cfg, args.split, imgsz=32, log=lambda s: print(s, file=sys.stderr))
+        preds = read_predictions(args.pred, [Path(p).stem for p in ds.paths], cfg.nc)
+        m = evaluate(preds, original_targets(ds), [tuple(s) for s in ds.shapes])
+        print(format_table(m))
+        if args.out:
+            write_json(args.out, {**m.as_dict(), "ms_per_image": None})
+
+    return run_cli(run)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

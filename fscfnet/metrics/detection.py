@@ -1,0 +1,189 @@
+"""Detection metrics over a split (SPEC §6): AP50, AP50:95 (COCO protocol), P/R/F1 at the F1-maximising
+confidence, Pd/Fa, and the segmentation literature's centroid-based Pd_c/Fa_c.
+
+Inputs per image, in original-image pixels: predictions ``(n, 6)`` = x1, y1, x2, y2, score, class; targets
+``(m, 5)`` = class, x1, y1, x2, y2; the image size ``(h, w)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
+RECALL_POINTS = np.linspace(0.0, 1.0, 101)
+CENTROID_PX = 3.0
+DEFINITIONS = ("P, R, F1, Pd, Fa at the F1-maximising confidence (IoU 0.5); AP: COCO 101-point, IoU .50:.95; "
+               "Fa = unmatched predicted box pixels / image pixels; Pd_c, Fa_c: predicted centre < 3 px from the target's")
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix ``(len(a), len(b))`` of xyxy boxes (continuous coordinates, as COCO)."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:4], b[None, :, 2:4])
+    inter = np.clip(rb - lt, 0, None).prod(2)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
+
+
+def match_image(pred: np.ndarray, target: np.ndarray, thresholds: np.ndarray = IOU_THRESHOLDS) -> np.ndarray:
+    """``(n, len(thresholds))`` bool: whether each prediction (rows in descending score order) is a true positive.
+
+    Greedy as COCO: each prediction takes the unmatched same-class target of highest IoU >= t.
+    """
+    tp = np.zeros((len(pred), len(thresholds)), bool)
+    if not len(pred) or not len(target):
+        return tp
+    iou = box_iou(pred[:, :4], target[:, 1:5])
+    iou[pred[:, 5][:, None] != target[:, 0][None, :]] = 0.0
+    candidates = np.nonzero(iou.max(1) >= thresholds[0] - 1e-12)[0]  # the rest match at no threshold
+    for k, t in enumerate(thresholds):
+        free = np.ones(len(target), bool)
+        for i in candidates:
+            row = np.where(free & (iou[i] >= t - 1e-12), iou[i], -1.0)
+            j = int(row.argmax())
+            if row[j] >= 0:
+                free[j] = False
+                tp[i, k] = True
+    return tp
+
+
+def match_centroids(pred: np.ndarray, target: np.ndarray, radius: float = CENTROID_PX) -> np.ndarray:
+    """``(n,)`` bool: prediction centre strictly within ``radius`` px of an unmatched target centre (greedy by score)."""
+    hit = np.zeros(len(pred), bool)
+    if not len(pred) or not len(target):
+        return hit
+    pc = (pred[:, :2] + pred[:, 2:4]) / 2
+    tc = (target[:, 1:3] + target[:, 3:5]) / 2
+    dist = np.sqrt(((pc[:, None] - tc[None]) ** 2).sum(-1))
+    free = np.ones(len(target), bool)
+    for i in np.nonzero(dist.min(1) < radius)[0]:
+        row = np.where(free & (dist[i] < radius), dist[i], np.inf)
+        j = int(row.argmin())
+        if np.isfinite(row[j]):
+            free[j] = False
+            hit[i] = True
+    return hit
+
+
+def clipped_area(boxes: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    h, w = hw
+    x = np.clip(boxes[:, [0, 2]], 0, w)
+    y = np.clip(boxes[:, [1, 3]], 0, h)
+    return (x[:, 1] - x[:, 0]) * (y[:, 1] - y[:, 0])
+
+
+def coco_ap(tp: np.ndarray, n_targets: int) -> np.ndarray:
+    """101-point interpolated AP per column of ``tp`` (rows sorted by descending score)."""
+    if n_targets == 0:
+        return np.full(tp.shape[1], np.nan)
+    if len(tp) == 0:
+        return np.zeros(tp.shape[1])
+    tpc = np.cumsum(tp, 0)
+    fpc = np.cumsum(~tp, 0)
+    out = np.zeros(tp.shape[1])
+    for k in range(tp.shape[1]):
+        recall = tpc[:, k] / n_targets
+        precision = tpc[:, k] / np.maximum(tpc[:, k] + fpc[:, k], np.finfo(float).eps)
+        precision = np.maximum.accumulate(precision[::-1])[::-1]  # precision envelope
+        idx = np.searchsorted(recall, RECALL_POINTS, side="left")
+        out[k] = np.where(idx < len(recall), precision[np.minimum(idx, len(recall) - 1)], 0.0).mean()
+    return out
+
+
+@dataclass
+class Curves:
+    """Pooled over classes at IoU 0.5, one point per prediction in descending score order."""
+
+    confidence: np.ndarray
+    precision: np.ndarray
+    recall: np.ndarray
+    f1: np.ndarray
+
+
+@dataclass
+class Metrics:
+    precision: float
+    recall: float
+    f1: float
+    ap50: float
+    ap50_95: float
+    pd: float
+    fa: float
+    pd_c: float
+    fa_c: float
+    conf_threshold: float
+    images: int
+    targets: int
+    curves: Curves | None = field(default=None, repr=False)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("curves")
+        return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in d.items()}
+
+
+def evaluate(preds: list[np.ndarray], targets: list[np.ndarray], sizes: list[tuple[int, int]]) -> Metrics:
+    """Metrics of a split; ``preds[i]``, ``targets[i]``, ``sizes[i]`` describe image i (see module doc)."""
+    n_images = len(sizes)
+    total_pixels = float(sum(h * w for h, w in sizes))
+    rows = []  # per prediction: score, class, image, tp at 10 thresholds, centroid hit, clipped area
+    for i, (p, t) in enumerate(zip(preds, targets)):
+        p = np.asarray(p, np.float64).reshape(-1, 6)
+        t = np.asarray(t, np.float64).reshape(-1, 5)
+        p = p[np.argsort(-p[:, 4], kind="stable")]
+        tp = match_image(p, t)
+        hit = match_centroids(p, t)
+        area = clipped_area(p[:, :4], sizes[i])
+        rows.append(np.column_stack([p[:, 4], p[:, 5], np.full(len(p), i), tp, hit, area]))
+    table = np.concatenate(rows) if rows else np.zeros((0, 15))
+    table = table[np.argsort(-table[:, 0], kind="mergesort")]
+    all_targets = np.concatenate([np.asarray(t, np.float64).reshape(-1, 5) for t in targets]) if targets else np.zeros((0, 5))
+    n_targets = len(all_targets)
+
+    classes = np.unique(all_targets[:, 0])
+    aps = np.array([coco_ap(table[table[:, 1] == c][:, 3:13].astype(bool), int((all_targets[:, 0] == c).sum()))
+                    for c in classes]).reshape(-1, 10)
+    ap50 = float(aps[:, 0].mean()) if len(aps) else float("nan")
+    ap50_95 = float(aps.mean()) if len(aps) else float("nan")
+
+    tp50 = table[:, 3].astype(bool)
+    tpc, fpc = np.cumsum(tp50), np.cumsum(~tp50)
+    precision = tpc / np.maximum(tpc + fpc, 1)
+    recall = tpc / n_targets if n_targets else np.zeros(len(tpc))
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
+    curves = Curves(table[:, 0], precision, recall, f1)
+    if n_targets and len(table):
+        last = np.r_[table[1:, 0] != table[:-1, 0], True]  # cut only between distinct scores
+        k = int(np.argmax(np.where(last, f1, -1.0)))
+        kept, conf = table[: k + 1], float(table[k, 0])
+        p, r, f = float(precision[k]), float(recall[k]), float(f1[k])
+    else:  # no operating point: with no targets every prediction is a false alarm; with no predictions, nothing is
+        kept, conf = table, 0.0
+        nan = float("nan")
+        p, r, f = (0.0 if len(table) else nan, nan, nan) if not n_targets else (0.0, 0.0, 0.0)
+    false_area = kept[~kept[:, 3].astype(bool), 14].sum()
+    hits = kept[:, 13].astype(bool)
+    pixels = max(total_pixels, 1.0)
+    pd_c = float(hits.sum()) / n_targets if n_targets else float("nan")
+    return Metrics(p, r, f, ap50, ap50_95, r, float(false_area) / pixels, pd_c, float(kept[~hits, 14].sum()) / pixels,
+                   conf, n_images, n_targets, curves)
+
+
+def format_table(m: Metrics, ms_per_image: float | None = None) -> str:
+    """The metrics as a one-row table with its definitions on the line below."""
+    cols = ["images", "targets", "P", "R", "F1", "AP50", "AP50:95", "Pd", "Fa(e-4)", "Pd_c", "Fa_c(e-4)", "conf"]
+
+    def num(v: float | None, scale: float = 1.0) -> str:
+        return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v * scale:.3f}"
+
+    vals = [str(m.images), str(m.targets), num(m.precision), num(m.recall), num(m.f1), num(m.ap50), num(m.ap50_95),
+            num(m.pd), num(m.fa, 1e4), num(m.pd_c), num(m.fa_c, 1e4), num(m.conf_threshold)]
+    if ms_per_image is not None:
+        cols.append("ms/img")
+        vals.append(f"{ms_per_image:.1f}")
+    widths = [max(len(c), len(v)) for c, v in zip(cols, vals)]
+    return "\n".join([" ".join(c.rjust(w) for c, w in zip(cols, widths)),
+                      " ".join(v.rjust(w) for v, w in zip(vals, widths)), DEFINITIONS])

@@ -1,0 +1,137 @@
+"""val.py, python -m fscfnet.metrics, and checkpoints: determinism, reproduction, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import val
+from conftest import ROOT
+from fscfnet import build_model
+from fscfnet.data.demo import generate_demo
+from fscfnet.metrics.__main__ import main as metrics_main
+from fscfnet.utils.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def demo_yaml(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data") / "demo"
+    generate_demo(root, seed=0, n_train=4, n_test=6)
+    cfg = root.parent / "demo.yaml"
+    cfg.write_text(f"path: {root}\ntrain: img_idx/train_demo.txt\ntest: img_idx/test_demo.txt\nnames: [target]\n")
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, demo_yaml):
+    torch.manual_seed(0)
+    model = build_model(ROOT / "cfg" / "models" / "yolov10n.yaml", nc=1)
+    with torch.no_grad():  # spread the class scores so detections are ranked, not tied
+        for conv in (model.head.one2one.cls[i][-1] for i in range(3)):
+            conv.bias.uniform_(-6, 0)
+    path = tmp_path_factory.mktemp("w") / "model.pt"
+    save_checkpoint(path, model, ["target"], train_args={"data": str(demo_yaml), "imgsz": 96}, epoch=3,
+                    metrics={"ap50": 0.1})
+    return path
+
+
+def _val(tmp_path, weights, *extra):
+    return val.main(["--weights", str(weights), "--project", str(tmp_path), "--name", "v", "--workers", "0",
+                     "--save-json", "--device", "cpu", *extra])
+
+
+def test_checkpoint_is_plain_data_and_round_trips(checkpoint):
+    raw = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    assert {"format", "version", "model_yaml", "names", "state_dict", "train_args", "epoch", "best_fitness",
+            "metrics"} <= set(raw)
+    assert raw["epoch"] == 3 and raw["names"] == ["target"] and isinstance(raw["model_yaml"], dict)
+    model = model_from_checkpoint(load_checkpoint(checkpoint)).eval()
+    x = torch.rand(1, 3, 64, 64)
+    ref = build_model(raw["model_yaml"])
+    ref.load_state_dict(raw["state_dict"])
+    with torch.no_grad():
+        assert torch.equal(model(x), ref.eval()(x))
+
+
+def test_val_is_deterministic_and_metrics_cli_reproduces_it(tmp_path, checkpoint, demo_yaml, capsys):
+    assert _val(tmp_path, checkpoint) == 0
+    assert _val(tmp_path, checkpoint) == 0
+    out = capsys.readouterr().out
+    assert "AP50:95" in out and "P, R, F1, Pd, Fa at the F1-maximising confidence" in out
+    first, second = json.loads((tmp_path / "v" / "metrics.json").read_text()), json.loads(
+        (tmp_path / "v2" / "metrics.json").read_text())
+    keys = {"precision", "recall", "f1", "ap50", "ap50_95", "pd", "fa", "pd_c", "fa_c", "conf_threshold", "images",
+            "targets", "ms_per_image"}
+    assert set(first) == keys
+    first.pop("ms_per_image"), second.pop("ms_per_image")
+    assert first == second and first["targets"] > 0 and first["fa"] > 0
+    preds = (tmp_path / "v" / "predictions.json").read_text()
+    assert preds == (tmp_path / "v2" / "predictions.json").read_text() and len(json.loads(preds)) > 0
+    assert (tmp_path / "v" / "PR_curve.png").is_file() and (tmp_path / "v" / "F1_curve.png").is_file()
+    assert metrics_main(["--data", str(demo_yaml), "--pred", str(tmp_path / "v" / "predictions.json"),
+                         "--out", str(tmp_path / "m.json")]) == 0
+    again = json.loads((tmp_path / "m.json").read_text())
+    assert again.pop("ms_per_image") is None and again == first
+
+
+def test_metrics_cli_scores_exact_boxes_perfectly(tmp_path, demo_yaml):
+    root = demo_yaml.parent / "demo"
+    preds = []
+    for stem in (root / "img_idx" / "test_demo.txt").read_text().split():
+        for _, cx, cy, w, h in np.loadtxt(root / "labels" / f"{stem}.txt", ndmin=2):
+            preds.append({"image_id": stem, "category_id": 0, "bbox": [(cx - w / 2) * 192, (cy - h / 2) * 144,
+                                                                        w * 192, h * 144], "score": 0.9})
+    (tmp_path / "p.json").write_text(json.dumps(preds))
+    assert metrics_main(["--data", str(demo_yaml), "--pred", str(tmp_path / "p.json"), "--out", str(tmp_path / "m.json")]) == 0
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert m["ap50"] == pytest.approx(1.0) and m["ap50_95"] == pytest.approx(1.0)
+    assert (m["precision"], m["recall"], m["pd"], m["pd_c"], m["fa"], m["fa_c"]) == (1.0, 1.0, 1.0, 1.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize("content,message", [
+    ("{not json", "not valid JSON"),
+    ('{"a": 1}', "expected a JSON list"),
+    ('[{"image_id": "demo_0004", "bbox": [1, 2, 3, 4], "score": 0.5}]', "entry 0: needs keys"),
+    ('[{"image_id": "demo_0004", "category_id": 0, "bbox": [1, 2, 3], "score": 0.5}]', "'bbox' must be 4 numbers"),
+    ('[{"image_id": "nope", "category_id": 0, "bbox": [1, 2, 3, 4], "score": 0.5}]', "image_id 'nope' is not an image"),
+    ('[{"image_id": "demo_0004", "category_id": 3, "bbox": [1, 2, 3, 4], "score": 0.5}]', "'category_id' must be a class"),
+    ('[{"image_id": "demo_0004", "category_id": 0, "bbox": [1, 2, 3, 4], "score": "hi"}]', "'score' must be a number"),
+])
+def test_malformed_predictions_json(tmp_path, demo_yaml, capsys, content, message):
+    (tmp_path / "p.json").write_text(content)
+    assert metrics_main(["--data", str(demo_yaml), "--pred", str(tmp_path / "p.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+
+
+def test_val_bad_inputs(tmp_path, checkpoint, demo_yaml, capsys):
+    assert _val(tmp_path, tmp_path / "missing.pt") == 2
+    assert "missing.pt: weights file not found" in capsys.readouterr().err
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    assert _val(tmp_path, tmp_path / "junk.pt") == 2
+    assert "not a readable FSCFNet checkpoint" in capsys.readouterr().err
+    two = tmp_path / "two.pt"
+    save_checkpoint(two, build_model(ROOT / "cfg" / "models" / "yolov10n.yaml", nc=2), ["a", "b"],
+                    train_args={"data": str(demo_yaml)})
+    assert _val(tmp_path, two) == 2
+    assert "the model predicts 2 classes but" in capsys.readouterr().err
+    assert _val(tmp_path, checkpoint, "--split", "val") == 2
+    assert "unknown split 'val'" in capsys.readouterr().err
+    empty = demo_yaml.parent / "empty.yaml"
+    (demo_yaml.parent / "demo" / "img_idx" / "empty.txt").write_text("\n")
+    empty.write_text(f"path: {demo_yaml.parent / 'demo'}\ntrain: img_idx/empty.txt\ntest: img_idx/empty.txt\n")
+    assert _val(tmp_path, checkpoint, "--data", str(empty)) == 2
+    assert "the index file lists no images" in capsys.readouterr().err
+    assert _val(tmp_path, checkpoint, "--imgsz", "100") == 2
+    assert "must be a positive multiple of 32" in capsys.readouterr().err
+
+
+def test_val_cli_exit_code_and_single_line_error(tmp_path):
+    proc = subprocess.run([sys.executable, "val.py", "--weights", str(tmp_path / "nope.pt")], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "weights file not found" in proc.stderr
