@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> dict:
     if cfg.nc != model.nc:
         raise UserError(f"{args.weights}: the model predicts {model.nc} classes but {cfg.source} has {cfg.nc} "
                         f"({', '.join(cfg.names)}); validate on data with the model's classes")
-    imgsz = args.imgsz or int(train_args.get("imgsz", 640))
+    imgsz = args.imgsz or int(train_args.get("imgsz") or 640)
     stride = int(model.stride.max())
     if imgsz <= 0 or imgsz % stride:
         raise UserError(f"--imgsz {imgsz} must be a positive multiple of {stride}")

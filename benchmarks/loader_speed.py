@@ -4,7 +4,7 @@
 
 Measures: images/s of the training loader with ``--workers`` processes (mosaic on); the time one process needs
 to load one batch (the loader's CPU cost); and one FSCFNet training step at the same batch size (forward,
-a loss over both heads' outputs, backward, SGD step). Writes ``benchmarks/results/loader_<imgsz>.json``.
+the YOLOv10 dual loss with NWD, backward, SGD step). Writes ``benchmarks/results/loader_<imgsz>.json``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from fscfnet.data.config import load_data_config  # noqa: E402
 from fscfnet.data.dataset import IRSTDDataset, build_dataloader  # noqa: E402
 from fscfnet.data.prepare import prepare  # noqa: E402
 from fscfnet.utils.files import write_json  # noqa: E402
+from fscfnet.utils.loss import V10DetectionLoss  # noqa: E402
 
 
 def loader_rate(ds: IRSTDDataset, batch: int, workers: int, batches: int) -> tuple[float, float]:
@@ -44,15 +45,17 @@ def loader_rate(ds: IRSTDDataset, batch: int, workers: int, batches: int) -> tup
     return n / (t2 - t0), (n - first) / (t2 - t1)
 
 
-def train_step_seconds(imgsz: int, batch: int, steps: int) -> float:
+def train_step_seconds(ds: IRSTDDataset, batch: int, steps: int) -> float:
+    """Median seconds of forward, the project's YOLOv10 loss, backward and an SGD step on one loaded batch."""
     model = build_model(ROOT / "cfg" / "models" / "fscfnet.yaml", nc=1).train()
+    loss_fn = V10DetectionLoss(model)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    x = torch.rand(batch, 3, imgsz, imgsz)
+    images, targets, _ = next(iter(build_dataloader(ds, batch, 0, shuffle=True)))
+    x = images.float() / 255
     times = []
     for _ in range(steps + 1):
         t = time.perf_counter()
-        out = model(x)
-        loss = sum(p.float().square().mean() for branch in out.values() for p in branch)
+        loss, _ = loss_fn(model(x), targets, (ds.imgsz, ds.imgsz))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -90,7 +93,7 @@ def main() -> None:
         single, _ = loader_rate(ds, args.batch, 0, max(3, args.batches // 3))
         load_batch = args.batch / single
         print(f"one process loads a batch of {args.batch} in {load_batch:.3f} s")
-    step = train_step_seconds(args.imgsz, args.batch, args.steps)
+        step = train_step_seconds(ds, args.batch, args.steps)
     share = load_batch / step
     print(f"FSCFNet training step, batch {args.batch}, {args.imgsz}, CPU 2 threads: {step:.2f} s; "
           f"loading a batch costs {100 * share:.1f}% of it")

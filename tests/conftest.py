@@ -28,3 +28,14 @@ def shared_dataset(name: str) -> Path:
     if not (path / "images").is_dir():
         pytest.skip(f"real dataset {name} not found at {path} (only present beside the developers' checkout)")
     return path
+
+
+def tiny_demo_yaml(folder: Path, n_train: int, n_test: int) -> Path:
+    """A small synthetic demo dataset in ``folder`` and a dataset YAML pointing at it."""
+    from fscfnet.data.demo import generate_demo
+
+    root = folder / "demo"
+    generate_demo(root, seed=0, n_train=n_train, n_test=n_test)
+    cfg = folder / "demo.yaml"
+    cfg.write_text(f"path: {root}\ntrain: img_idx/train_demo.txt\ntest: img_idx/test_demo.txt\nnames: [target]\n")
+    return cfg

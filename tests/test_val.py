@@ -11,20 +11,15 @@ import pytest
 import torch
 
 import val
-from conftest import ROOT
+from conftest import ROOT, tiny_demo_yaml
 from fscfnet import build_model
-from fscfnet.data.demo import generate_demo
 from fscfnet.metrics.__main__ import main as metrics_main
 from fscfnet.utils.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 
 
 @pytest.fixture(scope="module")
 def demo_yaml(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data") / "demo"
-    generate_demo(root, seed=0, n_train=4, n_test=6)
-    cfg = root.parent / "demo.yaml"
-    cfg.write_text(f"path: {root}\ntrain: img_idx/train_demo.txt\ntest: img_idx/test_demo.txt\nnames: [target]\n")
-    return cfg
+    return tiny_demo_yaml(tmp_path_factory.mktemp("data"), n_train=4, n_test=6)
 
 
 @pytest.fixture(scope="module")

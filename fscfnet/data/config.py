@@ -25,6 +25,8 @@ class DataConfig:
     test: str
     names: list = field(default_factory=lambda: ["target"])
     generate: str | None = None  # "demo": build the synthetic set when the root is missing
+    imgsz: int | None = None  # training size this dataset suggests (train.py uses it when --imgsz is not given)
+    epochs: int | None = None  # likewise for --epochs
     source: str = ""  # the YAML this came from (set by load_data_config)
 
     @property

@@ -71,9 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         ds = IRSTDDataset(cfg, args.split, imgsz=32, log=lambda s: print(s, file=sys.stderr))
         preds = read_predictions(args.pred, [Path(p).stem for p in ds.paths], cfg.nc)
         m = evaluate(preds, original_targets(ds), [tuple(s) for s in ds.shapes])
-        print(format_table(m))
         if args.out:
             write_json(args.out, {**m.as_dict(), "ms_per_image": None})
+        print(format_table(m))
 
     return run_cli(run)
 

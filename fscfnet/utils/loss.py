@@ -1,0 +1,139 @@
+"""YOLOv10 dual-assignment loss with NWD (SPEC §4).
+
+Per head branch: task-aligned assignment (top-k 10 for one-to-many, 1 for one-to-one), BCE class loss
+against the soft alignment targets, box loss r * (1 - CIoU) + (1 - r) * (1 - NWD) in pixels, and DFL; gains
+box 7.5, cls 0.5, dfl 1.5. The model's loss is the sum over both branches, times the batch size (so that
+learning rates transfer from YOLOv8/v10 recipes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..nn.head import dist2bbox, make_anchors
+from .assigner import Assignment, TaskAlignedAssigner
+from .boxes import ciou, nwd, xywh2xyxy
+
+COMPONENTS = ("box_o2m", "cls_o2m", "dfl_o2m", "box_o2o", "cls_o2o", "dfl_o2o")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    box: float = 7.5
+    cls: float = 0.5
+    dfl: float = 1.5
+    nwd_ratio: float = 0.5  # r: 1 gives plain CIoU
+    nwd_c: float = 12.8  # NWD constant, pixels
+    alpha: float = 0.5
+    beta: float = 6.0
+    topk_one2many: int = 10
+    topk_one2one: int = 1
+    min_candidate_px: float = 16.0
+
+
+def pad_targets(targets: torch.Tensor, batch: int, size: tuple[int, int]) -> tuple[torch.Tensor, ...]:
+    """Collated ``(N, 6)`` batch, class, cx, cy, w, h (normalised) -> labels (B, M), xyxy pixels (B, M, 4), mask."""
+    h, w = size
+    counts = torch.bincount(targets[:, 0].long(), minlength=batch) if len(targets) else torch.zeros(batch, dtype=torch.long)
+    m = int(counts.max()) if len(targets) else 0
+    labels = torch.zeros(batch, m, dtype=torch.long, device=targets.device)
+    boxes = torch.zeros(batch, m, 4, device=targets.device)
+    mask = torch.zeros(batch, m, dtype=torch.bool, device=targets.device)
+    if m:
+        order = torch.argsort(targets[:, 0], stable=True)
+        t = targets[order]
+        bi = t[:, 0].long()
+        slot = torch.arange(len(t), device=t.device) - torch.cumsum(counts.to(t.device), 0)[bi] + counts.to(t.device)[bi]
+        labels[bi, slot] = t[:, 1].long()
+        boxes[bi, slot] = xywh2xyxy(t[:, 2:6] * t.new_tensor([w, h, w, h]))
+        mask[bi, slot] = True
+    return labels, boxes, mask
+
+
+def dfl_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Distribution focal loss: ``logits`` (n, reg_max), continuous ``target`` (n,) in [0, reg_max - 1)."""
+    left = target.long()
+    wl = left + 1 - target
+    return F.cross_entropy(logits, left, reduction="none") * wl + F.cross_entropy(logits, left + 1, reduction="none") * (1 - wl)
+
+
+class BranchLoss:
+    """Loss of one head branch; returns the (box, cls, dfl) terms, gains applied."""
+
+    def __init__(self, nc: int, reg_max: int, strides: torch.Tensor, cfg: LossConfig, topk: int):
+        self.nc, self.reg_max, self.strides, self.cfg = nc, reg_max, strides, cfg
+        self.assigner = TaskAlignedAssigner(nc, topk, cfg.alpha, cfg.beta, cfg.nwd_ratio, cfg.nwd_c, cfg.min_candidate_px)
+        self.proj = torch.arange(reg_max, dtype=torch.float32)
+
+    def decode(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """Per-level maps -> DFL logits (B, A, 4R), class logits (B, A, nc), anchors (A, 2) and strides (A, 1),
+        predicted boxes (B, A, 4) in grid units."""
+        b = feats[0].shape[0]
+        x = torch.cat([f.view(b, 4 * self.reg_max + self.nc, -1) for f in feats], 2).permute(0, 2, 1)
+        distri, scores = x.split((4 * self.reg_max, self.nc), -1)
+        anchors, strides = make_anchors(feats, self.strides.to(x.device))
+        anchors, strides = anchors.float(), strides.float()
+        dist = distri.float().view(b, -1, 4, self.reg_max).softmax(-1) @ self.proj.to(x.device)
+        return distri, scores, anchors, strides, dist2bbox(dist, anchors)
+
+    def assign(self, feats: list[torch.Tensor], labels: torch.Tensor, gt_boxes: torch.Tensor, gt_mask: torch.Tensor
+               ) -> Assignment:
+        _, scores, anchors, strides, pred = self.decode(feats)
+        return self.assigner(scores.detach().float().sigmoid(), pred.detach() * strides, anchors * strides,
+                             labels, gt_boxes, gt_mask)
+
+    def __call__(self, feats: list[torch.Tensor], labels: torch.Tensor, gt_boxes: torch.Tensor, gt_mask: torch.Tensor
+                 ) -> tuple[torch.Tensor, ...]:
+        b = feats[0].shape[0]
+        distri, scores, anchors, strides, pred = self.decode(feats)
+        a = self.assigner(scores.detach().float().sigmoid(), pred.detach() * strides, anchors * strides,
+                          labels, gt_boxes, gt_mask)
+        norm = a.scores.sum().clamp(min=1.0)
+        cls = F.binary_cross_entropy_with_logits(scores.float(), a.scores, reduction="sum") / norm
+        box = dfl = scores.new_zeros((), dtype=torch.float32)
+        if a.fg.any():
+            weight = a.scores.sum(-1)[a.fg]
+            s = strides.expand(b, -1, -1)[a.fg]
+            pb, tb = pred[a.fg] * s, a.boxes[a.fg]  # pixels
+            quality = self.cfg.nwd_ratio * ciou(pb, tb)
+            if self.cfg.nwd_ratio < 1:
+                quality = quality + (1 - self.cfg.nwd_ratio) * nwd(pb, tb, self.cfg.nwd_c)
+            box = ((1.0 - quality) * weight).sum() / norm
+            anc = anchors.expand(b, -1, -1)[a.fg]
+            tgt = torch.cat((anc - tb[:, :2] / s, tb[:, 2:] / s - anc), -1).clamp(0, self.reg_max - 1 - 0.01)
+            per_side = dfl_loss(distri[a.fg].float().reshape(-1, self.reg_max), tgt.reshape(-1)).view(-1, 4).mean(-1)
+            dfl = (per_side * weight).sum() / norm
+        return box * self.cfg.box, cls * self.cfg.cls, dfl * self.cfg.dfl
+
+
+class V10DetectionLoss:
+    """Sum of the one-to-many (top-k 10) and one-to-one (top-k 1) branch losses.
+
+    ``__call__(outputs, targets, size)`` -> (loss to backpropagate, six detached components).
+    """
+
+    def __init__(self, model: torch.nn.Module, cfg: LossConfig = LossConfig()):
+        head = model.head
+        self.cfg = cfg
+        self.one2many = BranchLoss(head.nc, head.reg_max, head.stride.detach().cpu(), cfg, cfg.topk_one2many)
+        self.one2one = BranchLoss(head.nc, head.reg_max, head.stride.detach().cpu(), cfg, cfg.topk_one2one)
+
+    def assign(self, outputs: dict[str, list[torch.Tensor]], targets: torch.Tensor, size: tuple[int, int]
+               ) -> dict[str, Assignment]:
+        """Each branch's assignment for these outputs (for inspection; the loss computes the same)."""
+        b = outputs["one2many"][0].shape[0]
+        gt = pad_targets(targets.to(outputs["one2many"][0].device), b, size)
+        return {"one2many": self.one2many.assign(outputs["one2many"], *gt),
+                "one2one": self.one2one.assign(outputs["one2one"], *gt)}
+
+    def __call__(self, outputs: dict[str, list[torch.Tensor]], targets: torch.Tensor, size: tuple[int, int]
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        b = outputs["one2many"][0].shape[0]
+        labels, boxes, mask = pad_targets(targets.to(outputs["one2many"][0].device), b, size)
+        terms = [*self.one2many(outputs["one2many"], labels, boxes, mask),
+                 *self.one2one(outputs["one2one"], labels, boxes, mask)]
+        parts = torch.stack(terms)
+        return parts.sum() * b, parts.detach()
