@@ -113,6 +113,8 @@ class Trainer:
         groups = param_groups(self.model, decay)
         steps = self.epochs * math.ceil(len_train / max(cfg.batch, cfg.nbs))
         self.optimizer_name, lr0 = cfg.resolve_optimizer(steps)
+        self.auto_optimizer = cfg.optimizer == "auto"
+        self.cfg = cfg = dataclasses.replace(cfg, optimizer=self.optimizer_name, lr0=lr0)  # stored as resolved
         if self.optimizer_name == "SGD":
             self.optimizer = torch.optim.SGD(groups, lr=lr0, momentum=cfg.momentum, nesterov=True)
         else:
@@ -216,7 +218,7 @@ class Trainer:
         self.log(f"{self.train_set.summary}\n{self.val_set.summary}\n"
                  f"training {self.cfg.model} on {self.device} ({self.world} process{'es' if self.world > 1 else ''}), "
                  f"{self.epochs} epochs at {self.imgsz}, batch {self.cfg.batch} (x{self.accumulate} accumulation), "
-                 f"{self.optimizer_name}{' (auto)' if self.cfg.optimizer == 'auto' else ''} lr0 {self.lr0}; results in {self.save_dir}")
+                 f"{self.optimizer_name}{' (auto)' if self.auto_optimizer else ''} lr0 {self.lr0}; results in {self.save_dir}")
 
     def train(self) -> dict:
         """Run the remaining epochs; returns the best epoch's validation metrics (rank 0)."""

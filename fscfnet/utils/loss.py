@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from ..nn.head import dist2bbox, make_anchors
 from .assigner import Assignment, TaskAlignedAssigner
-from .boxes import ciou, nwd, xywh2xyxy
+from .boxes import box_quality, xywh2xyxy
 
 COMPONENTS = ("box_o2m", "cls_o2m", "dfl_o2m", "box_o2o", "cls_o2o", "dfl_o2o")
 
@@ -79,18 +79,20 @@ class BranchLoss:
         dist = distri.float().view(b, -1, 4, self.reg_max).softmax(-1) @ self.proj.to(x.device)
         return distri, scores, anchors, strides, dist2bbox(dist, anchors)
 
+    def _assign(self, scores: torch.Tensor, anchors: torch.Tensor, strides: torch.Tensor, pred: torch.Tensor,
+                *gt: torch.Tensor) -> Assignment:
+        return self.assigner(scores.detach().float().sigmoid(), pred.detach() * strides, anchors * strides, *gt)
+
     def assign(self, feats: list[torch.Tensor], labels: torch.Tensor, gt_boxes: torch.Tensor, gt_mask: torch.Tensor
                ) -> Assignment:
         _, scores, anchors, strides, pred = self.decode(feats)
-        return self.assigner(scores.detach().float().sigmoid(), pred.detach() * strides, anchors * strides,
-                             labels, gt_boxes, gt_mask)
+        return self._assign(scores, anchors, strides, pred, labels, gt_boxes, gt_mask)
 
     def __call__(self, feats: list[torch.Tensor], labels: torch.Tensor, gt_boxes: torch.Tensor, gt_mask: torch.Tensor
                  ) -> tuple[torch.Tensor, ...]:
         b = feats[0].shape[0]
         distri, scores, anchors, strides, pred = self.decode(feats)
-        a = self.assigner(scores.detach().float().sigmoid(), pred.detach() * strides, anchors * strides,
-                          labels, gt_boxes, gt_mask)
+        a = self._assign(scores, anchors, strides, pred, labels, gt_boxes, gt_mask)
         norm = a.scores.sum().clamp(min=1.0)
         cls = F.binary_cross_entropy_with_logits(scores.float(), a.scores, reduction="sum") / norm
         box = dfl = scores.new_zeros((), dtype=torch.float32)
@@ -98,10 +100,7 @@ class BranchLoss:
             weight = a.scores.sum(-1)[a.fg]
             s = strides.expand(b, -1, -1)[a.fg]
             pb, tb = pred[a.fg] * s, a.boxes[a.fg]  # pixels
-            quality = self.cfg.nwd_ratio * ciou(pb, tb)
-            if self.cfg.nwd_ratio < 1:
-                quality = quality + (1 - self.cfg.nwd_ratio) * nwd(pb, tb, self.cfg.nwd_c)
-            box = ((1.0 - quality) * weight).sum() / norm
+            box = ((1.0 - box_quality(pb, tb, self.cfg.nwd_ratio, self.cfg.nwd_c)) * weight).sum() / norm
             anc = anchors.expand(b, -1, -1)[a.fg]
             tgt = torch.cat((anc - tb[:, :2] / s, tb[:, 2:] / s - anc), -1).clamp(0, self.reg_max - 1 - 0.01)
             per_side = dfl_loss(distri[a.fg].float().reshape(-1, self.reg_max), tgt.reshape(-1)).view(-1, 4).mean(-1)

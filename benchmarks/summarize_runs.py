@@ -1,0 +1,50 @@
+"""Summarise finished training runs into one JSON: best epoch by fitness, its metrics, the last epoch's, and
+training throughput from the log line of each epoch.
+
+    python benchmarks/summarize_runs.py runs/train/nuaa_fscfnet runs/train/nuaa_yolov10n --out benchmarks/results/nuaa_320.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fscfnet.engine.results import read_rows  # noqa: E402
+from fscfnet.utils.checkpoint import load_checkpoint  # noqa: E402
+from fscfnet.utils.files import write_json  # noqa: E402
+
+
+def summarize(run: Path) -> dict:
+    args = yaml.safe_load((run / "args.yaml").read_text())
+    rows = read_rows(run / "results.csv")
+    best = load_checkpoint(run / "weights" / "best.pt")
+    as_float = {k: float(v) for k, v in rows[-1].items() if v not in ("", None)}
+    return {
+        "run": str(run), "model": args["model"], "data": args["data"], "optimizer": args["optimizer"],
+        "lr0": args["lr0"], "epochs": args["epochs"], "imgsz": args["imgsz"], "batch": args["batch"],
+        "best_epoch": best["epoch"] + 1, "best": best["metrics"], "last_epoch": as_float,
+        "ap50_by_epoch": [float(r["ap50"] or 0) for r in rows],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    out = {r.name: summarize(r) for r in args.runs}
+    for name, s in out.items():
+        b = s["best"]
+        print(f"{name}: best epoch {s['best_epoch']}/{s['epochs']}: AP50 {b['ap50']:.3f} AP50:95 {b['ap50_95']:.3f} "
+              f"P {b['precision']:.3f} R {b['recall']:.3f} Fa {b['fa']:.2e}; last AP50 {s['last_epoch']['ap50']:.3f}")
+    write_json(args.out, out)
+
+
+if __name__ == "__main__":
+    main()
