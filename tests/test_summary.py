@@ -5,8 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import torch
-
 from conftest import ROOT
 from fscfnet import build_model
 from fscfnet.nn.aca import ACA
@@ -34,7 +32,6 @@ def test_summary_rows_and_totals_match_the_model():
     text = format_summary(s)
     assert "training graph:  2,869,002 parameters" in text
     assert not model.is_fused  # summarizing did not fuse or change the model
-    assert all(not m.training or True for m in model.modules())
 
 
 def test_cli_prints_table_and_rejects_bad_input(capsys, tmp_path):
@@ -48,4 +45,3 @@ def test_cli_prints_table_and_rejects_bad_input(capsys, tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "did you mean 'Conv'?" in proc.stderr
     assert main([str(ROOT / "cfg" / "models" / "yolov10n.yaml"), "--imgsz", "100"]) == 2
-    assert torch.get_num_threads() >= 1
