@@ -109,12 +109,14 @@ class IRSTDDataset(Dataset):
             if img is None:
                 raise DatasetError(f"{self.paths[i]}: became unreadable during training")
             img, r = resize_long_side(img, self.imgsz)
+        return img, r, self.pixel_boxes(i) * r
+
+    def pixel_boxes(self, i: int) -> np.ndarray:
+        """Image ``i``'s targets as ``(m, 4)`` x1, y1, x2, y2 in original pixels (float64)."""
         h, w = self.shapes[i]
-        lab = self.labels[i]
-        xy = lab[:, 1:3] * (w, h)
-        wh = lab[:, 3:5] * (w, h)
-        boxes = np.concatenate([xy - wh / 2, xy + wh / 2], 1).astype(np.float64) * r
-        return img, r, boxes
+        lab = self.labels[i].astype(np.float64)
+        xy, wh = lab[:, 1:3] * (w, h), lab[:, 3:5] * (w, h)
+        return np.concatenate([xy - wh / 2, xy + wh / 2], 1)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, ImageMeta]:
         aug = self.augment
@@ -179,8 +181,5 @@ def label_stats(dataset: IRSTDDataset) -> tuple[np.ndarray, np.ndarray]:
 
 def original_targets(dataset: IRSTDDataset) -> list[np.ndarray]:
     """Per image ``(m, 5)`` class, x1, y1, x2, y2 in original-image pixels (from the label files, not resampled)."""
-    out = []
-    for lab, (h, w) in zip(dataset.labels, dataset.shapes):
-        xy, wh = lab[:, 1:3] * (w, h), lab[:, 3:5] * (w, h)
-        out.append(np.concatenate([lab[:, :1], xy - wh / 2, xy + wh / 2], 1).astype(np.float64))
-    return out
+    return [np.concatenate([lab[:, :1].astype(np.float64), dataset.pixel_boxes(i)], 1)
+            for i, lab in enumerate(dataset.labels)]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .boxes import ciou, nwd
+from .boxes import box_quality
 
 
 @dataclass
@@ -31,10 +31,6 @@ class TaskAlignedAssigner:
                  nwd_c: float = 12.8, min_candidate_px: float = 16.0):
         self.nc, self.topk, self.alpha, self.beta = nc, topk, alpha, beta
         self.r, self.c, self.min_px = nwd_ratio, nwd_c, min_candidate_px
-
-    def quality(self, pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
-        q = ciou(pred, gt).clamp_(min=0)
-        return q if self.r >= 1 else self.r * q + (1 - self.r) * nwd(pred, gt, self.c)
 
     @torch.no_grad()
     def __call__(self, pd_scores: torch.Tensor, pd_boxes: torch.Tensor, anchors: torch.Tensor,
@@ -56,7 +52,7 @@ class TaskAlignedAssigner:
 
         bi, mi, ai = cand.nonzero(as_tuple=True)
         overlaps = torch.zeros(b, m, a, device=dev, dtype=pd_boxes.dtype)
-        overlaps[bi, mi, ai] = self.quality(pd_boxes[bi, ai], gt_boxes[bi, mi]).to(overlaps.dtype)
+        overlaps[bi, mi, ai] = box_quality(pd_boxes[bi, ai], gt_boxes[bi, mi], self.r, self.c, clamp=True).to(overlaps.dtype)
         scores = torch.zeros_like(overlaps)
         scores[bi, mi, ai] = pd_scores[bi, ai, gt_labels[bi, mi]].to(overlaps.dtype)
         align = scores.pow(self.alpha) * overlaps.pow(self.beta)

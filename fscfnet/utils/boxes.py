@@ -29,8 +29,10 @@ def nwd(a: torch.Tensor, b: torch.Tensor, c: float = 12.8, eps: float = 1e-7) ->
     return torch.exp(-torch.sqrt(w2 + eps) / c)
 
 
-def box_quality(pred: torch.Tensor, target: torch.Tensor, ratio: float, c: float) -> torch.Tensor:
+def box_quality(pred: torch.Tensor, target: torch.Tensor, ratio: float, c: float, clamp: bool = False) -> torch.Tensor:
     """``ratio * CIoU + (1 - ratio) * NWD`` of paired pixel boxes: what the box loss maximises and what the
-    assigner ranks by (CIoU clamped at 0 there). ``ratio = 1`` is plain CIoU."""
+    assigner ranks by (with ``clamp``: CIoU floored at 0). ``ratio = 1`` is plain CIoU."""
     q = ciou(pred, target)
+    if clamp:
+        q = q.clamp(min=0)
     return q if ratio >= 1 else ratio * q + (1 - ratio) * nwd(pred, target, c)
