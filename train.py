@@ -17,6 +17,7 @@ from fscfnet.engine.config import OPTIMIZERS, SCHEDULES, TrainConfig, load_train
 from fscfnet.engine.trainer import Trainer
 from fscfnet.errors import UserError
 from fscfnet.utils.cli import run_cli
+from fscfnet.utils.config import parse_overrides
 
 FLAGS = ("model", "data", "epochs", "imgsz", "batch", "workers", "optimizer", "lr0", "seed", "weights", "patience",
          "close_mosaic", "project", "name", "device", "schedule")
@@ -57,14 +58,9 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         if not args.cfg.is_file():
             raise UserError(f"{args.cfg}: training config not found")
         values.update(yaml.safe_load(args.cfg.read_text()) or {})
-    for item in args.set:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise UserError(f"--set {item!r}: expected KEY=VALUE")
-        value = yaml.safe_load(raw)
-        if "." in key:
-            outer, inner = key.split(".", 1)
-            values.setdefault(outer, {})[inner] = value
+    for key, value in parse_overrides(args.set).items():
+        if isinstance(value, dict):
+            values.setdefault(key, {}).update(value)
         else:
             values[key] = value
     values.update({k: getattr(args, k) for k in FLAGS if getattr(args, k) is not None})

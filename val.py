@@ -1,4 +1,4 @@
-"""Validate a checkpoint on a dataset split: metrics table, metrics.json, optional COCO predictions.json, curves.
+"""Validate a checkpoint (or an ONNX / TorchScript export) on a dataset split: metrics table, metrics.json, optional COCO predictions.json, curves.
 
     python val.py --weights runs/train/exp/weights/best.pt [--data NUAA-SIRST] [--split test] [--imgsz 640]
 """
@@ -9,23 +9,17 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
-from fscfnet.data.config import load_data_config
-from fscfnet.data.dataset import IRSTDDataset
-from fscfnet.engine.validator import coco_predictions, validate
-from fscfnet.errors import UserError
+from fscfnet.engine.backends import load_inference_model
+from fscfnet.engine.validator import validate_model
 from fscfnet.metrics import format_table
 from fscfnet.utils.cli import run_cli
-from fscfnet.utils.checkpoint import load_checkpoint, model_from_checkpoint
 from fscfnet.utils.device import select_device
-from fscfnet.utils.files import increment_path, write_json
-from fscfnet.utils.plots import plot_f1_curve, plot_pr_curve
+from fscfnet.utils.files import increment_path
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--weights", required=True, help="checkpoint (.pt) written by train.py")
+    ap.add_argument("--weights", required=True, help="checkpoint written by train.py, or an ONNX / TorchScript export")
     ap.add_argument("--data", default=None, help="dataset name or YAML (default: the one the model was trained on)")
     ap.add_argument("--split", default="test", help="index file to evaluate: train or test (default test)")
     ap.add_argument("--imgsz", type=int, default=None, help="square inference size (default: the training size)")
@@ -40,41 +34,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> dict:
-    ckpt = load_checkpoint(Path(args.weights))
-    model = model_from_checkpoint(ckpt)
-    train_args = ckpt.get("train_args", {})
-    data = args.data or train_args.get("data")
-    if not data:
-        raise UserError(f"{args.weights}: the checkpoint names no dataset; pass --data NAME or a dataset YAML")
-    cfg = load_data_config(data)
-    if cfg.nc != model.nc:
-        raise UserError(f"{args.weights}: the model predicts {model.nc} classes but {cfg.source} has {cfg.nc} "
-                        f"({', '.join(cfg.names)}); validate on data with the model's classes")
-    imgsz = args.imgsz or int(train_args.get("imgsz") or 640)
-    stride = int(model.stride.max())
-    if imgsz <= 0 or imgsz % stride:
-        raise UserError(f"--imgsz {imgsz} must be a positive multiple of {stride}")
-    if not 0 <= args.conf < 1:
-        raise UserError(f"--conf {args.conf} must lie in [0, 1)")
     device = select_device(args.device)
-    cpu = device.type == "cpu"
-    model = model.fuse().to(device, memory_format=torch.channels_last if cpu else torch.contiguous_format)
-    dataset = IRSTDDataset(cfg, args.split, imgsz, channels=model.ch, log=lambda s: print(s, file=sys.stderr))
-    print(dataset.summary)
-    v = validate(model, dataset, args.batch, args.workers, args.conf, device, channels_last=cpu)
+    model = load_inference_model(Path(args.weights), device)
     save_dir = increment_path(Path(args.project) / args.name)
-    metrics = v.metrics_dict()
-    write_json(save_dir / "metrics.json", metrics)
-    if args.save_json:
-        write_json(save_dir / "predictions.json", coco_predictions(v))
-    c = v.metrics.curves
-    plot_pr_curve(c.recall, c.precision, metrics["ap50"], save_dir / "PR_curve.png")
-    plot_f1_curve(c.confidence, c.f1, metrics["conf_threshold"], save_dir / "F1_curve.png")
+    v = validate_model(model, args.data, args.split, args.imgsz, args.batch, args.workers, args.conf, save_dir,
+                       args.save_json, log=lambda s: print(s, file=sys.stderr))
     print(format_table(v.metrics, v.ms["total"]))
     print(f"speed per image: {v.ms['preprocess']:.1f} ms preprocess, {v.ms['inference']:.1f} ms inference, "
-          f"{v.ms['postprocess']:.1f} ms postprocess at {imgsz} on {device}")
+          f"{v.ms['postprocess']:.1f} ms postprocess at {v.imgsz} on {device} ({model.format})")
     print(f"results in {save_dir}")
-    return metrics
+    return v.metrics_dict()
 
 
 def main(argv: list[str] | None = None) -> int:

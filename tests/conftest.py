@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -39,3 +41,13 @@ def tiny_demo_yaml(folder: Path, n_train: int, n_test: int) -> Path:
     cfg = folder / "demo.yaml"
     cfg.write_text(f"path: {root}\ntrain: img_idx/train_demo.txt\ntest: img_idx/test_demo.txt\nnames: [target]\n")
     return cfg
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 300.0, poll: float = 0.05) -> bool:
+    """Poll ``cond`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(poll)
+    return False

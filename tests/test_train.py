@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import train
-from conftest import ROOT, tiny_demo_yaml
+from conftest import ROOT, tiny_demo_yaml, wait_for
 from fscfnet import build_model
 from fscfnet.engine.results import read_rows
 from fscfnet.utils.boxes import box_quality, ciou, nwd
@@ -124,21 +124,12 @@ def test_bad_settings_are_one_line_errors(tiny, tmp_path, capsys):
     assert "weights file not found" in capsys.readouterr().err
 
 
-def _wait_for(cond, timeout=240.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        if cond():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_resume_after_kill_9_mid_epoch_gives_unique_epoch_rows(tiny, tmp_path):
     cmd = [sys.executable, "train.py", *_args(tiny, tmp_path, "--epochs", "4", "--name", "k", "--batch", "2")]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = tmp_path / "k" / "weights" / "last.pt"
     try:
-        assert _wait_for(last.is_file)
+        assert wait_for(last.is_file)
         time.sleep(0.5)  # into epoch 2 (8 batches of 2)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
@@ -157,7 +148,7 @@ def test_ctrl_c_saves_last_and_exits_cleanly(tiny, tmp_path):
     cmd = [sys.executable, "train.py", *_args(tiny, tmp_path, "--epochs", "50", "--name", "c", "--batch", "2")]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        assert _wait_for(lambda: (tmp_path / "c" / "train_batch0.jpg").is_file())
+        assert wait_for(lambda: (tmp_path / "c" / "train_batch0.jpg").is_file())
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=120)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -109,7 +110,14 @@ def test_val_bad_inputs(tmp_path, checkpoint, demo_yaml, capsys):
     assert "missing.pt: weights file not found" in capsys.readouterr().err
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     assert _val(tmp_path, tmp_path / "junk.pt") == 2
-    assert "not a readable FSCFNet checkpoint" in capsys.readouterr().err
+    assert "junk.pt: neither an FSCFNet checkpoint nor an ONNX or TorchScript export" in capsys.readouterr().err
+    with zipfile.ZipFile(tmp_path / "zip.pt", "w") as z:  # a zip archive, but no torch.save output
+        z.writestr("x/readme.txt", "hello")
+    assert _val(tmp_path, tmp_path / "zip.pt") == 2
+    assert "zip.pt: not a readable FSCFNet checkpoint" in capsys.readouterr().err
+    (tmp_path / "bad.onnx").write_bytes(b"\x08\x07 truncated protobuf")
+    assert _val(tmp_path, tmp_path / "bad.onnx") == 2
+    assert "bad.onnx: ONNX Runtime cannot load it" in capsys.readouterr().err
     two = tmp_path / "two.pt"
     save_checkpoint(two, build_model(ROOT / "cfg" / "models" / "yolov10n.yaml", nc=2), ["a", "b"],
                     train_args={"data": str(demo_yaml)})
@@ -123,7 +131,7 @@ def test_val_bad_inputs(tmp_path, checkpoint, demo_yaml, capsys):
     assert _val(tmp_path, checkpoint, "--data", str(empty)) == 2
     assert "the index file lists no images" in capsys.readouterr().err
     assert _val(tmp_path, checkpoint, "--imgsz", "100") == 2
-    assert "must be a positive multiple of 32" in capsys.readouterr().err
+    assert "must be a positive multiple of the model stride 32" in capsys.readouterr().err
 
 
 def test_val_cli_exit_code_and_single_line_error(tmp_path):

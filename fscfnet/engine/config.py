@@ -47,6 +47,7 @@ class TrainConfig:
     weights: str | None = None
     project: str = "runs/train"
     name: str = "exp"
+    exist_ok: bool = False  # True: write into project/name even when it exists (no exp2, exp3, ...)
     loss: dict = field(default_factory=dict)  # LossConfig fields, e.g. {"nwd_ratio": 1.0}
     augment: dict = field(default_factory=dict)  # AugmentConfig fields, e.g. {"mosaic": 0.0}
 

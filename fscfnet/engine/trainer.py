@@ -12,6 +12,7 @@ import math
 import os
 import sys
 import time
+import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -93,15 +94,18 @@ class Trainer:
         self.epochs = cfg.epochs or self.data.epochs or 100
         self.imgsz = cfg.imgsz or self.data.imgsz or 640
         self.cfg = cfg = dataclasses.replace(cfg, epochs=self.epochs, imgsz=self.imgsz)  # checkpoints keep the values used
-        self.model = build_model(ckpt["model_yaml"] if ckpt else cfg.model, nc=None if ckpt else self.data.nc)
+        model_src, init_weights = cfg.model, cfg.weights
+        if not ckpt and Path(cfg.model).is_file() and zipfile.is_zipfile(cfg.model):  # a checkpoint: fine-tune it
+            model_src, init_weights = load_checkpoint(Path(cfg.model))["model_yaml"], cfg.weights or cfg.model
+        self.model = build_model(ckpt["model_yaml"] if ckpt else model_src, nc=None if ckpt else self.data.nc)
         if self.model.nc != self.data.nc:
             raise UserError(f"{cfg.model}: nc={self.model.nc} but {self.data.source} has {self.data.nc} classes")
         stride = int(self.model.stride.max())
         if self.imgsz % stride:
             raise UserError(f"imgsz {self.imgsz} must be a multiple of the model stride {stride}")
-        if cfg.weights and not ckpt:
-            loaded, total = load_matching(self.model, Path(cfg.weights))
-            self.log(f"loaded {loaded}/{total} tensors (matching names and shapes) from {cfg.weights}")
+        if init_weights and not ckpt:
+            loaded, total = load_matching(self.model, Path(init_weights))
+            self.log(f"loaded {loaded}/{total} tensors (matching names and shapes) from {init_weights}")
         self.model.to(self.device)
         self.ema = ModelEMA(self.model) if cfg.ema else None
         aug = cfg.augment_config()
@@ -131,7 +135,9 @@ class Trainer:
         if ckpt:
             self._restore(ckpt, Path(resume))
         else:
-            self.save_dir = increment_path(Path(cfg.project) / cfg.name) if self.main else Path(cfg.project) / cfg.name
+            self.save_dir = Path(cfg.project) / cfg.name
+            if self.main:
+                self.save_dir = self.save_dir if cfg.exist_ok else increment_path(self.save_dir)
         self.wdir = self.save_dir / "weights"
         self.model_ddp = self._wrap_ddp()
 
@@ -193,12 +199,12 @@ class Trainer:
         weights = (self.ema.ema if self.ema else self.model).state_dict()
         common = dict(state_dict=weights, train_args=self.cfg.as_dict(), epoch=epoch, best_fitness=self.best_fitness,
                       metrics=metrics)
+        if best:  # before last.pt, the commit point: a last.pt naming this best epoch implies its best.pt exists
+            save_checkpoint(self.wdir / "best.pt", self.model, self.data.names, **common)
         save_checkpoint(self.wdir / "last.pt", self.model, self.data.names, **common, best_epoch=self.best_epoch,
                         train_state_dict=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
                         scheduler=self.scheduler.state_dict(), scaler=self.scaler.state_dict(),
                         ema_updates=self.ema.updates if self.ema else 0, rng=torch.get_rng_state())
-        if best:
-            save_checkpoint(self.wdir / "best.pt", self.model, self.data.names, **common)
 
     def _loader(self, epoch: int):
         sampler = None

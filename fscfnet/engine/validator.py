@@ -6,12 +6,18 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
+from ..data.config import load_data_config
 from ..data.dataset import IRSTDDataset, build_dataloader, original_targets
+from ..errors import UserError
 from ..metrics import Metrics, evaluate
+from ..utils.files import write_json
+from ..utils.plots import plot_f1_curve, plot_pr_curve
+from .backends import InferenceModel
 
 
 @dataclass
@@ -20,6 +26,7 @@ class Validation:
     predictions: list[np.ndarray]  # per image (n, 6): x1, y1, x2, y2, score, class in original pixels
     stems: list[str]
     ms: dict[str, float]  # per image: preprocess, inference, postprocess, total
+    imgsz: int | None = None
 
     def metrics_dict(self) -> dict:
         """The keys of ``metrics.json`` (SPEC §7)."""
@@ -40,14 +47,18 @@ def _sync(device: torch.device) -> None:
 
 
 @torch.no_grad()
-def validate(model: torch.nn.Module, dataset: IRSTDDataset, batch_size: int = 16, workers: int = 2,
+def validate(model: torch.nn.Module | InferenceModel, dataset: IRSTDDataset, batch_size: int = 16, workers: int = 2,
              conf: float = 0.001, device: torch.device | None = None, half: bool = False,
              channels_last: bool = False) -> Validation:
-    """Run ``model`` (eval mode, NMS-free ``(B, max_det, 6)`` output) over ``dataset`` and score it.
-    ``channels_last``: feed channels-last batches (pair with a channels-last model; faster on CPU)."""
+    """Run ``model`` (a module, put in eval mode, or a loaded :class:`InferenceModel`; NMS-free
+    ``(B, max_det, 6)`` output) over ``dataset`` and score it. ``channels_last``: feed channels-last batches
+    (pair with a channels-last model; faster on CPU)."""
+    if isinstance(model, InferenceModel):
+        device, channels_last = model.device, model.channels_last
     device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
+    was_training = getattr(model, "training", False)
+    if isinstance(model, torch.nn.Module):
+        model.eval()
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     preds: list[np.ndarray] = []
     t_pre = t_inf = t_post = 0.0
@@ -68,7 +79,8 @@ def validate(model: torch.nn.Module, dataset: IRSTDDataset, batch_size: int = 16
             preds.append(to_original(det, meta.ratio, meta.pad, meta.orig_hw))
         t3 = time.perf_counter()
         t_pre, t_inf, t_post = t_pre + t1 - t0, t_inf + t2 - t1, t_post + t3 - t2
-    model.train(was_training)
+    if isinstance(model, torch.nn.Module):
+        model.train(was_training)
     n = max(len(dataset), 1)
     ms = {"preprocess": 1e3 * t_pre / n, "inference": 1e3 * t_inf / n, "postprocess": 1e3 * t_post / n}
     ms["total"] = sum(ms.values())
@@ -81,3 +93,33 @@ def coco_predictions(v: Validation) -> list[dict]:
     return [{"image_id": stem, "category_id": int(c), "bbox": [float(x1), float(y1), float(x2) - float(x1),
                                                                 float(y2) - float(y1)], "score": float(s)}
             for stem, det in zip(v.stems, v.predictions) for x1, y1, x2, y2, s, c in det]
+
+
+def validate_model(model: InferenceModel, data: str | None = None, split: str = "test", imgsz: int | None = None,
+                   batch: int = 16, workers: int = 2, conf: float = 0.001, save_dir: Path | None = None,
+                   save_json: bool = False, log: Callable[[str], None] = print) -> Validation:
+    """Score a loaded model on a dataset split (``data`` defaults to the one it was trained on); with ``save_dir``
+    write ``metrics.json``, PR and F1 curves and, with ``save_json``, ``predictions.json``."""
+    data = data or model.train_args.get("data")
+    if not data:
+        raise UserError(f"{model.path}: the model names no dataset; pass --data NAME or a dataset YAML")
+    cfg = load_data_config(data)
+    if cfg.nc != model.nc:
+        raise UserError(f"{model.path}: the model predicts {model.nc} classes but {cfg.source} has {cfg.nc} "
+                        f"({', '.join(cfg.names)}); validate on data with the model's classes")
+    imgsz = model.check_imgsz(imgsz)
+    if not 0 <= conf < 1:
+        raise UserError(f"--conf {conf} must lie in [0, 1)")
+    dataset = IRSTDDataset(cfg, split, imgsz, channels=model.ch, log=log)
+    log(dataset.summary)
+    v = validate(model, dataset, batch, workers, conf)
+    v.imgsz = imgsz
+    if save_dir is not None:
+        metrics = v.metrics_dict()
+        write_json(save_dir / "metrics.json", metrics)
+        if save_json:
+            write_json(save_dir / "predictions.json", coco_predictions(v))
+        c = v.metrics.curves
+        plot_pr_curve(c.recall, c.precision, metrics["ap50"], save_dir / "PR_curve.png")
+        plot_f1_curve(c.confidence, c.f1, metrics["conf_threshold"], save_dir / "F1_curve.png")
+    return v

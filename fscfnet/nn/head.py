@@ -60,7 +60,7 @@ def topk_detections(pred: torch.Tensor, max_det: int) -> torch.Tensor:
     scores, flat = scores.flatten(1).topk(k, dim=-1)
     boxes = boxes.gather(1, (flat // nc).unsqueeze(-1).expand(-1, -1, 4))
     out = torch.cat((boxes, scores.unsqueeze(-1), (flat % nc).unsqueeze(-1).to(boxes.dtype)), -1)
-    return F.pad(out, (0, 0, 0, max_det - k)) if k < max_det else out
+    return F.pad(out, (0, 0, 0, max_det - k))  # unconditional: exported graphs with dynamic sizes pad too
 
 
 class DetectBranch(nn.Module):

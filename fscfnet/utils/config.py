@@ -8,6 +8,8 @@ import types
 import typing
 from typing import Any, Sequence, TypeVar
 
+import yaml
+
 from ..errors import UserError
 
 T = TypeVar("T")
@@ -56,3 +58,20 @@ def from_dict(cls: type[T], data: dict, source: str) -> T:
     if missing:
         raise UserError(f"{source}: missing required key(s) {', '.join(missing)}")
     return cls(**data)
+
+
+def parse_overrides(items: Sequence[str], flag: str = "--set") -> dict:
+    """``["optimizer=SGD", "loss.nwd_ratio=1"]`` -> ``{"optimizer": "SGD", "loss": {"nwd_ratio": 1}}`` (values
+    parsed as YAML scalars)."""
+    out: dict = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"{flag} {item!r}: expected KEY=VALUE")
+        value = yaml.safe_load(raw)
+        outer, _, inner = key.partition(".")
+        if inner:
+            out.setdefault(outer, {})[inner] = value
+        else:
+            out[key] = value
+    return out

@@ -1,0 +1,159 @@
+"""Load a model file for inference, whatever it holds: an FSCFNet checkpoint, an exported ONNX graph (run by
+ONNX Runtime) or an exported TorchScript module. The format is read from the file's content, not its name.
+
+Every backend is called the same way: ``(B, ch, H, W)`` float in [0, 1] -> ``(B, max_det, 6)`` float detections
+(x1, y1, x2, y2, score, class) in input pixels, on the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..errors import UserError
+from ..utils.checkpoint import load_checkpoint, model_from_checkpoint
+
+META_KEY = "fscfnet"  # ONNX metadata_props key / TorchScript extra file holding the metadata JSON
+
+
+@dataclass
+class InferenceModel:
+    """A loaded model and what inference needs to know about it."""
+
+    run: Callable[[torch.Tensor], torch.Tensor]
+    names: list[str]
+    ch: int
+    stride: int
+    imgsz: int  # default square input size: the training size, or the exported one
+    device: torch.device
+    format: str  # "pytorch", "onnx" or "torchscript"
+    path: Path
+    fixed_imgsz: bool = False  # an export with static input size accepts only ``imgsz``
+    channels_last: bool = False  # feed channels-last batches (faster for PyTorch on CPU)
+    train_args: dict = field(default_factory=dict)
+    module: torch.nn.Module | None = None  # the fused PyTorch model, for the "pytorch" format
+
+    @property
+    def nc(self) -> int:
+        return len(self.names)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run(x)
+
+    def check_imgsz(self, imgsz: int | None) -> int:
+        """The input size to use: ``imgsz`` or the default; a clear error when the model cannot take it."""
+        size = int(imgsz or self.imgsz)
+        if size <= 0 or size % self.stride:
+            raise UserError(f"--imgsz {size} must be a positive multiple of the model stride {self.stride}")
+        if self.fixed_imgsz and size != self.imgsz:
+            raise UserError(f"{self.path}: exported for {self.imgsz}x{self.imgsz} input only; pass --imgsz "
+                            f"{self.imgsz} or export again with --dynamic")
+        return size
+
+    def metadata(self) -> dict:
+        return {"names": self.names, "ch": self.ch, "stride": self.stride, "imgsz": self.imgsz,
+                "data": self.train_args.get("data")}
+
+
+def from_module(model: torch.nn.Module, names: list[str], device: torch.device, fuse: bool = True,
+                train_args: dict | None = None, path: Path | str = "<model>") -> InferenceModel:
+    """Wrap a :class:`DetectionModel` for inference (fused and channels-last on CPU unless ``fuse`` is False)."""
+    if fuse:
+        model.fuse()
+    cpu = device.type == "cpu"
+    model = model.eval().to(device, memory_format=torch.channels_last if cpu else torch.contiguous_format)
+
+    @torch.no_grad()
+    def run(x: torch.Tensor) -> torch.Tensor:
+        return model(x.to(device, non_blocking=True)).float().cpu()
+
+    train_args = dict(train_args or {})
+    return InferenceModel(run, list(names), model.ch, int(model.stride.max()), int(train_args.get("imgsz") or 640),
+                          device, "pytorch", Path(path), channels_last=cpu, train_args=train_args, module=model)
+
+
+def _pytorch(path: Path, device: torch.device, fuse: bool) -> InferenceModel:
+    ckpt = load_checkpoint(path)
+    return from_module(model_from_checkpoint(ckpt), ckpt["names"], device, fuse, ckpt.get("train_args", {}), path)
+
+
+def _meta(path: Path, raw: str | bytes | None) -> dict:
+    try:
+        meta = json.loads(raw or "")
+        return {**meta, "names": list(meta["names"]), "ch": int(meta["ch"]), "stride": int(meta["stride"]),
+                "imgsz": int(meta["imgsz"])}
+    except (ValueError, KeyError, TypeError):
+        raise UserError(f"{path}: no FSCFNet metadata in this export; export it with python -m fscfnet.export") from None
+
+
+def _onnx(path: Path, device: torch.device) -> InferenceModel:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise UserError(f"{path}: running ONNX models needs onnxruntime: pip install onnxruntime") from None
+    providers = ["CPUExecutionProvider"]
+    if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    try:
+        session = ort.InferenceSession(str(path), providers=providers)
+    except Exception as e:  # onnxruntime raises its own exception types
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise UserError(f"{path}: ONNX Runtime cannot load it ({first})") from None
+    meta = _meta(path, session.get_modelmeta().custom_metadata_map.get(META_KEY))
+    name = session.get_inputs()[0].name
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(session.run(None, {name: x.detach().cpu().float().numpy()})[0])
+
+    return InferenceModel(run, meta["names"], meta["ch"], meta["stride"], meta["imgsz"], device, "onnx", path,
+                          fixed_imgsz=not meta.get("dynamic", False), train_args={"data": meta.get("data")})
+
+
+def _torchscript(path: Path, device: torch.device) -> InferenceModel:
+    extra = {META_KEY: ""}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # PyTorch deprecates TorchScript; it still runs
+            module = torch.jit.load(str(path), map_location=device, _extra_files=extra).eval()
+    except RuntimeError as e:
+        raise UserError(f"{path}: cannot load this TorchScript file ({str(e).strip().splitlines()[0][:200]})") from None
+    meta = _meta(path, extra[META_KEY])
+
+    @torch.no_grad()
+    def run(x: torch.Tensor) -> torch.Tensor:
+        return module(x.to(device)).float().cpu()
+
+    return InferenceModel(run, meta["names"], meta["ch"], meta["stride"], meta["imgsz"], device, "torchscript",
+                          path, fixed_imgsz=False, train_args={"data": meta.get("data")})
+
+
+def file_format(path: Path) -> str:
+    """"pytorch", "torchscript" or "onnx", from the file's bytes (both PyTorch formats are zip archives; a
+    TorchScript archive has a ``code/`` folder)."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            return "torchscript" if any("/code/" in n for n in z.namelist()) else "pytorch"
+    return "onnx"
+
+
+def load_inference_model(path: Path | str, device: torch.device | None = None, fuse: bool = True) -> InferenceModel:
+    """Load ``path`` (checkpoint, ONNX or TorchScript) for inference on ``device`` (default CPU)."""
+    path, device = Path(path), device or torch.device("cpu")
+    if not path.is_file():
+        raise UserError(f"{path}: weights file not found")
+    kind = file_format(path)
+    if kind == "pytorch":
+        return _pytorch(path, device, fuse)
+    if kind == "torchscript":
+        return _torchscript(path, device)
+    with path.open("rb") as f:
+        head = f.read(16)
+    if not head or head[:1] not in (b"\x08", b"\x12", b"\x1a", b"\x22", b"\x3a", b"\x42"):  # ONNX protobuf fields
+        raise UserError(f"{path}: neither an FSCFNet checkpoint nor an ONNX or TorchScript export")
+    return _onnx(path, device)
