@@ -90,10 +90,7 @@ def run(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        return run_cli(lambda: run(args))
-    except KeyboardInterrupt:
-        return 130
+    return run_cli(lambda: run(args), sigterm_as_interrupt=True)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from timing import stats, time_forward  # noqa: E402
 
 from fscfnet import build_model  # noqa: E402
+from fscfnet.utils.timing import stats, time_forward  # noqa: E402
 from fscfnet.utils.files import write_json  # noqa: E402
 
 MODELS = {

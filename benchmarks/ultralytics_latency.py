@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from timing import time_forward  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from fscfnet.utils.timing import time_forward  # noqa: E402
 
 
 def main() -> None:

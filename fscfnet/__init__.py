@@ -3,4 +3,12 @@
 from .nn import DetectionModel, build_model
 
 __version__ = "0.1.0"
-__all__ = ["DetectionModel", "build_model", "__version__"]
+__all__ = ["DetectionModel", "FSCFNet", "build_model", "__version__"]
+
+
+def __getattr__(name: str):
+    if name == "FSCFNet":  # imported on first use: ``import fscfnet`` stays light
+        from .api import FSCFNet
+
+        return FSCFNet
+    raise AttributeError(f"module 'fscfnet' has no attribute {name!r}")

@@ -172,11 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         run_experiments(args.models, args.data, args.epochs, args.imgsz, args.batch, args.seed,
                         parse_overrides(args.set), args.device, args.workers, args.project, args.name)
 
-    try:
-        return run_cli(go)
-    except KeyboardInterrupt:
-        print("\ninterrupted: run the same command again to resume (finished pairs are skipped)", file=sys.stderr)
-        return 130
+    return run_cli(go, interrupted="interrupted: run the same command again to resume (finished pairs are skipped)",
+                   sigterm_as_interrupt=True)
 
 
 if __name__ == "__main__":

@@ -51,3 +51,19 @@ def wait_for(cond: Callable[[], bool], timeout: float = 300.0, poll: float = 0.0
             return True
         time.sleep(poll)
     return False
+
+
+def untrained_checkpoint(path: Path, cfg: str = "yolov10n", data: str | Path = "demo", imgsz: int = 96,
+                         low: float = -6.0, high: float = 0.0) -> Path:
+    """A checkpoint of a freshly built model whose one-to-one class biases are spread over [low, high], so that
+    detections have distinct, ranked scores (an untrained head's are all ~0.01)."""
+    from fscfnet import build_model
+    from fscfnet.utils.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_model(ROOT / "cfg" / "models" / f"{cfg}.yaml", nc=1)
+    with torch.no_grad():
+        for branch in model.head.one2one.cls:
+            branch[-1].bias.uniform_(low, high)
+    return save_checkpoint(path, model, ["target"], train_args={"data": str(data), "imgsz": imgsz}, epoch=3,
+                           metrics={"ap50": 0.1})

@@ -144,13 +144,14 @@ def test_resume_after_kill_9_mid_epoch_gives_unique_epoch_rows(tiny, tmp_path):
     assert train.main(["--resume", str(last), "--device", "cpu"]) == 2  # already finished
 
 
-def test_ctrl_c_saves_last_and_exits_cleanly(tiny, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_saves_last_and_exits_cleanly(tiny, tmp_path, sig):
     cmd = [sys.executable, "train.py", *_args(tiny, tmp_path, "--epochs", "50", "--name", "c", "--batch", "2")]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert wait_for(lambda: (tmp_path / "c" / "train_batch0.jpg").is_file())
         time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, _ = proc.communicate(timeout=120)
     finally:
         proc.kill()

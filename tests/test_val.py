@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import val
-from conftest import ROOT, tiny_demo_yaml
+from conftest import ROOT, tiny_demo_yaml, untrained_checkpoint
 from fscfnet import build_model
 from fscfnet.metrics.__main__ import main as metrics_main
 from fscfnet.utils.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
@@ -25,15 +25,7 @@ def demo_yaml(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, demo_yaml):
-    torch.manual_seed(0)
-    model = build_model(ROOT / "cfg" / "models" / "yolov10n.yaml", nc=1)
-    with torch.no_grad():  # spread the class scores so detections are ranked, not tied
-        for conv in (model.head.one2one.cls[i][-1] for i in range(3)):
-            conv.bias.uniform_(-6, 0)
-    path = tmp_path_factory.mktemp("w") / "model.pt"
-    save_checkpoint(path, model, ["target"], train_args={"data": str(demo_yaml), "imgsz": 96}, epoch=3,
-                    metrics={"ap50": 0.1})
-    return path
+    return untrained_checkpoint(tmp_path_factory.mktemp("w") / "model.pt", data=demo_yaml)
 
 
 def _val(tmp_path, weights, *extra):

@@ -29,6 +29,19 @@ class ImageMeta:
     pad: tuple[float, float]  # (left, top) in letterboxed pixels
 
 
+def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
+    """An OpenCV uint8 image (grey, BGR or BGRA) -> ``(H, W, channels)``, RGB when ``channels`` is 3."""
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = img[:, :, :3]
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if channels == 1 and img.shape[2] == 3:
+        return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)[:, :, None]
+    if channels == 3:
+        return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else np.ascontiguousarray(img[:, :, ::-1])
+    return img
+
+
 def read_image(path: Path, channels: int) -> np.ndarray | None:
     """``(H, W, channels)`` uint8 (RGB when 3), or None when the file cannot be decoded."""
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
@@ -38,15 +51,7 @@ def read_image(path: Path, channels: int) -> np.ndarray | None:
         img = (img // 257).astype(np.uint8)
     elif img.dtype != np.uint8:
         return None
-    if img.ndim == 3 and img.shape[2] == 4:
-        img = img[:, :, :3]
-    if img.ndim == 2:
-        img = img[:, :, None]
-    if channels == 1 and img.shape[2] == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)[:, :, None]
-    elif channels == 3:
-        img = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else np.ascontiguousarray(img[:, :, ::-1])
-    return img
+    return to_channels(img, channels)
 
 
 class IRSTDDataset(Dataset):

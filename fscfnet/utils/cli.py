@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from typing import Callable
 
 from ..errors import UserError
 
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130  # as a shell reports a process ended by Ctrl-C
 
 
-def run_cli(fn: Callable[[], object]) -> int:
-    """Run ``fn``; a :class:`UserError` becomes one ``error: ...`` line on stderr and exit code 2."""
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run_cli(fn: Callable[[], object], interrupted: str = "", sigterm_as_interrupt: bool = False) -> int:
+    """Run ``fn``; a :class:`UserError` becomes one ``error: ...`` line on stderr and exit code 2, Ctrl-C exit code
+    130 (after printing ``interrupted``, if given). ``sigterm_as_interrupt``: SIGTERM (``kill``, job schedulers)
+    is handled like Ctrl-C while ``fn`` runs, so long jobs save their state."""
+    previous = None
+    if sigterm_as_interrupt and threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         fn()
     except UserError as e:
         print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        if interrupted:
+            print(f"\n{interrupted}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0

@@ -1,4 +1,4 @@
-"""Latency timing shared by the benchmark scripts (no fscfnet import, so another venv can use it too)."""
+"""Latency timing for the benchmarks: untimed warm-up calls, then per-call milliseconds (CUDA synchronised)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,28 @@ from typing import Callable
 import torch
 
 
+def _sync(device: torch.device | None) -> None:
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 @torch.inference_mode()
 def time_forward(fn: Callable[[torch.Tensor], object], x: torch.Tensor, iters: int, warmup: int = 3) -> list[float]:
     """Milliseconds of ``iters`` calls of ``fn(x)`` after ``warmup`` untimed calls."""
+    device = x.device if isinstance(x, torch.Tensor) else None
     for _ in range(warmup):
         fn(x)
+    _sync(device)
     times = []
     for _ in range(iters):
         t = time.perf_counter()
         fn(x)
+        _sync(device)
         times.append((time.perf_counter() - t) * 1e3)
     return times
 
 
 def stats(times: list[float]) -> dict[str, float]:
-    return {"median_ms": statistics.median(times), "min_ms": min(times), "samples": len(times)}
+    """Median, 90th percentile and minimum of a list of milliseconds."""
+    q = statistics.quantiles(times, n=10)[-1] if len(times) > 1 else times[0]
+    return {"median_ms": statistics.median(times), "p90_ms": q, "min_ms": min(times), "samples": len(times)}

@@ -1,0 +1,127 @@
+"""The Python API, in the Ultralytics manner::
+
+    from fscfnet import FSCFNet
+    model = FSCFNet("cfg/models/fscfnet.yaml")          # a new model, or FSCFNet("best.pt" | "best.onnx")
+    model.train(data="NUAA-SIRST", epochs=100, imgsz=320)  # then model holds best.pt
+    metrics = model.val()                                  # the metrics.json dict
+    for r in model.predict("images/", conf=0.25):          # Result objects, boxes in original pixels
+        print(r.path, r.boxes, r.scores); r.save("out.png"); r.save_txt("out.txt")
+    model.export(format="onnx")
+
+``train.py``, ``val.py`` and ``detect.py`` are thin wrappers over the same engine functions.
+"""
+
+from __future__ import annotations
+
+import copy
+import zipfile
+from pathlib import Path
+from typing import Iterator
+
+import torch
+import yaml
+
+from .data.sources import Source
+from .engine.backends import InferenceModel, from_module, load_inference_model
+from .engine.config import load_train_config
+from .engine.predictor import Predictor, run_detect
+from .engine.result import Result
+from .engine.trainer import Trainer
+from .engine.validator import validate_model
+from .errors import UserError
+from .nn import build_model
+from .utils.device import select_device
+from .utils.files import increment_path
+
+
+def _is_config(path: Path) -> bool:
+    """A model YAML (text that parses to a mapping), as opposed to a checkpoint or an export."""
+    if zipfile.is_zipfile(path) or path.stat().st_size > 1_000_000:
+        return False
+    try:
+        return isinstance(yaml.safe_load(path.read_text()), dict)
+    except (UnicodeDecodeError, yaml.YAMLError):
+        return False
+
+
+class FSCFNet:
+    """A model from a config YAML (new weights) or from a file (checkpoint, ONNX or TorchScript export)."""
+
+    def __init__(self, model: str | Path = "cfg/models/fscfnet.yaml", device: str = "auto", nc: int | None = None):
+        self.source, self.device = Path(model), select_device(device)
+        if not self.source.is_file():
+            raise UserError(f"{model}: no such model config or weights file")
+        self.weights: Path | None = None
+        self.net: torch.nn.Module | None = None
+        self._loaded: InferenceModel | None = None
+        if _is_config(self.source):
+            self.net = build_model(self.source, nc=nc)
+        else:
+            self.weights = self.source
+        self.metrics: dict = {}
+
+    def __repr__(self) -> str:
+        return f"FSCFNet({str(self.weights or self.source)!r})"
+
+    @property
+    def model(self) -> InferenceModel:
+        """The loaded inference model (fused; loaded once)."""
+        if self._loaded is None:
+            if self.weights is not None:
+                self._loaded = load_inference_model(self.weights, self.device)
+            else:
+                names = [f"class{i}" for i in range(self.net.nc)]
+                self._loaded = from_module(copy.deepcopy(self.net), names, self.device, path=self.source)
+        return self._loaded
+
+    @property
+    def names(self) -> list[str]:
+        return self.model.names
+
+    def train(self, **settings) -> dict:
+        """Train with any :class:`TrainConfig` setting (``data``, ``epochs``, ``imgsz``, ``batch``, ...). From a
+        checkpoint, training starts from its weights. Afterwards this object holds the run's ``best.pt``; returns
+        the best epoch's validation metrics."""
+        if self.weights is not None and not zipfile.is_zipfile(self.weights):
+            raise UserError(f"{self.weights}: an export cannot be trained; use the .pt checkpoint")
+        values = {"model": str(self.source), "device": str(settings.pop("device", "auto")), **settings}
+        trainer = Trainer(load_train_config(values, "FSCFNet.train() arguments"))
+        self.metrics = trainer.train()
+        best = trainer.wdir / "best.pt"
+        if best.is_file():
+            self.weights, self.source, self._loaded = best, best, None
+        return self.metrics
+
+    def val(self, data: str | None = None, split: str = "test", imgsz: int | None = None, batch: int = 16,
+            conf: float = 0.001, workers: int = 2, save_dir: Path | str | None = None, save_json: bool = False,
+            verbose: bool = False) -> dict:
+        """Metrics on a dataset split (default: the training data's test split), as in ``metrics.json``."""
+        v = validate_model(self.model, data, split, imgsz, batch, workers, conf,
+                           Path(save_dir) if save_dir else None, save_json, log=print if verbose else (lambda s: None))
+        self.metrics = v.metrics_dict()
+        return self.metrics
+
+    def predict(self, source: Source, conf: float = 0.25, imgsz: int | None = None, batch: int = 1,
+                stream: bool = False, recursive: bool = False) -> list[Result] | Iterator[Result]:
+        """Detections for each image or video frame of ``source`` (path, folder, glob, video, list file, array or
+        a list of those). ``stream=True`` returns a generator, so memory stays flat on large sources."""
+        predictor = Predictor(self.model, imgsz, conf, batch)
+        results = predictor(source, recursive)
+        return results if stream else list(results)
+
+    def detect(self, source: Source, conf: float = 0.25, imgsz: int | None = None, batch: int = 1,
+               save_txt: bool = False, save_conf: bool = False, recursive: bool = False,
+               project: str | Path = "runs/detect", name: str = "exp") -> Path:
+        """What ``detect.py`` does: annotated images/videos (and labels) in a new run directory, returned."""
+        save_dir = increment_path(Path(project) / name)
+        run_detect(self.model, source, save_dir, imgsz, conf, batch, True, save_txt, save_conf, recursive)
+        return save_dir
+
+    def export(self, format: str = "onnx", imgsz: int | None = None, dynamic: bool = False,
+               output: str | Path | None = None) -> Path:
+        """Export a checkpoint to ONNX or TorchScript (see ``python -m fscfnet.export``)."""
+        from .export import export
+
+        if self.weights is None:
+            raise UserError(f"{self.source}: export needs trained weights; train first or load a .pt checkpoint")
+        return export(self.weights, format, imgsz, dynamic, output)

@@ -1,0 +1,155 @@
+"""Inference on files, folders, globs, list files and videos: letterboxed batches through any loaded model
+(checkpoint, ONNX, TorchScript), detections mapped back to original pixels, streamed one result at a time.
+
+``Predictor`` yields :class:`Result` objects; ``run_detect`` is what ``detect.py`` does with them: annotated
+images and videos, YOLO txt labels, a line per image and the speed.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+import torch
+
+from ..data.augment import letterbox, resize_long_side
+from ..data.sources import Frame, Source, iter_frames
+from ..errors import UserError
+from .backends import InferenceModel
+from .result import Result
+from .validator import to_original
+
+
+@dataclass
+class PredictStats:
+    images: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    ms: dict[str, float] = field(default_factory=lambda: {"preprocess": 0.0, "inference": 0.0, "postprocess": 0.0})
+
+    def per_image(self) -> dict[str, float]:
+        return {k: v / max(self.images, 1) for k, v in self.ms.items()}
+
+
+class Predictor:
+    """``Predictor(model, imgsz, conf, batch)(source)`` -> iterator of :class:`Result`. Unreadable files are
+    recorded in ``stats.skipped`` and passed to ``on_skip``; ``keep_images=False`` drops each original image
+    from its result (nothing to draw, less memory)."""
+
+    def __init__(self, model: InferenceModel, imgsz: int | None = None, conf: float = 0.25, batch: int = 1,
+                 keep_images: bool = True, on_skip: Callable[[Frame], None] | None = None):
+        if not 0 <= conf < 1:
+            raise UserError(f"--conf {conf} must lie in [0, 1)")
+        if batch < 1:
+            raise UserError(f"--batch {batch} must be at least 1")
+        self.model, self.imgsz, self.conf, self.batch = model, model.check_imgsz(imgsz), conf, batch
+        self.keep_images, self.on_skip = keep_images, on_skip
+        self.stats = PredictStats()
+
+    def __call__(self, source: Source, recursive: bool = False) -> Iterator[Result]:
+        pending: list[Frame] = []
+        for frame in iter_frames(source, self.model.ch, recursive):
+            if frame.image is None:
+                self.stats.skipped.append((frame.path, frame.error))
+                if self.on_skip:
+                    self.on_skip(frame)
+                continue
+            pending.append(frame)
+            if len(pending) == self.batch:
+                yield from self._run(pending)
+                pending = []
+        if pending:
+            yield from self._run(pending)
+
+    def _run(self, frames: list[Frame]) -> list[Result]:
+        t0 = time.perf_counter()
+        boxed, metas = [], []
+        for f in frames:
+            img, ratio = resize_long_side(f.image, self.imgsz)
+            img, pad = letterbox(img, self.imgsz)
+            boxed.append(img)
+            metas.append((ratio, pad))
+        x = torch.from_numpy(np.stack(boxed)).permute(0, 3, 1, 2).float().div_(255)
+        x = x.contiguous(memory_format=torch.channels_last if self.model.channels_last else torch.contiguous_format)
+        t1 = time.perf_counter()
+        out = self.model(x).numpy()
+        t2 = time.perf_counter()
+        results = []
+        for det, f, (ratio, pad) in zip(out, frames, metas):
+            hw = f.image.shape[:2]
+            det = to_original(det[det[:, 4] >= self.conf], ratio, pad, hw)
+            results.append(Result(f.path, hw, det[:, :4], det[:, 4], det[:, 5].astype(int), self.model.names,
+                                  f.image if self.keep_images else None, f.frame, f.fps))
+        t3 = time.perf_counter()
+        n = len(frames)
+        speed = {"preprocess": 1e3 * (t1 - t0) / n, "inference": 1e3 * (t2 - t1) / n, "postprocess": 1e3 * (t3 - t2) / n}
+        for r in results:
+            r.speed = dict(speed)
+        self.stats.images += n
+        for k, v in speed.items():
+            self.stats.ms[k] += v * n
+        return results
+
+
+class VideoSink:
+    """Annotated frames -> ``<save_dir>/<stem>.mp4``, one writer per source video, opened on its first frame."""
+
+    def __init__(self, save_dir: Path):
+        self.save_dir, self.path, self.writer = save_dir, None, None
+
+    def write(self, result: Result) -> None:
+        if result.path != self.path:
+            self.close()
+            self.path = result.path
+            out = self.save_dir / f"{Path(result.path).stem}.mp4"
+            h, w = result.orig_shape
+            self.writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), result.fps or 25.0, (w, h))
+            if not self.writer.isOpened():
+                raise UserError(f"{out}: OpenCV cannot write an mp4 video here")
+        self.writer.write(cv2.cvtColor(result.plot(), cv2.COLOR_RGB2BGR))
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()
+        self.writer, self.path = None, None
+
+
+def run_detect(model: InferenceModel, source: Source, save_dir: Path, imgsz: int | None = None, conf: float = 0.25,
+               batch: int = 1, save: bool = True, save_txt: bool = False, save_conf: bool = False,
+               recursive: bool = False, log: Callable[[str], None] = print) -> PredictStats:
+    """Run ``model`` over ``source``; write annotated images/videos (``save``) and YOLO labels (``save_txt``) into
+    ``save_dir``; log one line per image, the skipped files and the speed. Raises when nothing was readable."""
+    def skip(frame: Frame) -> None:
+        print(f"skipped {frame.path}: {frame.error}", file=sys.stderr)
+
+    predictor = Predictor(model, imgsz, conf, batch, keep_images=save, on_skip=skip)
+    videos = VideoSink(save_dir)
+    try:
+        for r in predictor(source, recursive):
+            h, w = r.orig_shape
+            where = f"{r.path} frame {r.frame}" if r.frame >= 0 else r.path
+            log(f"{predictor.stats.images}: {where}: {w}x{h}, {r.summary()}, {sum(r.speed.values()):.1f} ms")
+            stem = Path(r.path).stem if r.frame < 0 else f"{Path(r.path).stem}_{r.frame}"
+            if save:
+                if r.frame >= 0:
+                    videos.write(r)
+                else:
+                    name = Path(r.path).name
+                    r.save(save_dir / (name if Path(name).suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp")
+                                       else f"{Path(name).stem}.png"))
+            if save_txt:
+                r.save_txt(save_dir / "labels" / f"{stem}.txt", save_conf)
+    finally:
+        videos.close()
+    stats = predictor.stats
+    if stats.images == 0:
+        raise UserError(f"--source {source}: no readable image or video frame ({len(stats.skipped)} file(s) skipped)")
+    ms = stats.per_image()
+    log(f"speed per image: {ms['preprocess']:.1f} ms preprocess, {ms['inference']:.1f} ms inference, "
+        f"{ms['postprocess']:.1f} ms postprocess at {predictor.imgsz} on {model.device} ({model.format}); "
+        f"{stats.images} image(s), {len(stats.skipped)} skipped; results in {save_dir}")
+    return stats

@@ -1,0 +1,180 @@
+"""Predictor, detect.py and the Python API: folders with bad files, videos, labels, flat memory, results."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import detect
+import val
+from conftest import ROOT, tiny_demo_yaml, untrained_checkpoint
+from fscfnet import FSCFNet
+from fscfnet.data.augment import letterbox, resize_long_side
+from fscfnet.engine.backends import load_inference_model
+from fscfnet.engine.validator import to_original
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return tiny_demo_yaml(tmp_path_factory.mktemp("data"), n_train=8, n_test=6)
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory, demo):
+    return untrained_checkpoint(tmp_path_factory.mktemp("w") / "model.pt", data=demo, imgsz=96, low=-3, high=1)
+
+
+@pytest.fixture(scope="module")
+def images(demo):
+    return sorted((demo.parent / "demo" / "images").glob("*.png"))[:5]
+
+
+def test_predict_matches_a_hand_run_of_the_model(weights, images):
+    """Boxes in original pixels equal the raw model output mapped back by hand; scores filtered at conf."""
+    model = FSCFNet(weights, device="cpu")
+    results = model.predict([str(p) for p in images], conf=0.3, batch=2)
+    assert [r.path for r in results] == [str(p) for p in images]
+    net = load_inference_model(weights).module
+    for r, p in zip(results, images):
+        img = cv2.imread(str(p))[:, :, ::-1]
+        boxed, ratio = resize_long_side(img, 96)
+        boxed, pad = letterbox(boxed, 96)
+        with torch.no_grad():
+            raw = net(torch.from_numpy(boxed.copy()).permute(2, 0, 1)[None].float() / 255)[0].numpy()
+        ref = to_original(raw[raw[:, 4] >= 0.3], ratio, pad, img.shape[:2])
+        assert r.orig_shape == img.shape[:2] and len(r) == len(ref) > 0
+        np.testing.assert_allclose(r.boxes, ref[:, :4], atol=1e-3)
+        np.testing.assert_allclose(r.scores, ref[:, 4], atol=1e-5)
+        assert (r.scores >= 0.3).all()
+
+
+def test_result_yolo_txt_round_trips_to_pixel_boxes(weights, images, tmp_path):
+    r = FSCFNet(weights, device="cpu").predict(str(images[0]), conf=0.3)[0]
+    r.save_txt(tmp_path / "a.txt", save_conf=True)
+    rows = np.loadtxt(tmp_path / "a.txt", ndmin=2)
+    h, w = r.orig_shape
+    assert rows.shape == (len(r), 6) and len(r) > 0
+    back = np.stack([(rows[:, 1] - rows[:, 3] / 2) * w, (rows[:, 2] - rows[:, 4] / 2) * h,
+                     (rows[:, 1] + rows[:, 3] / 2) * w, (rows[:, 2] + rows[:, 4] / 2) * h], 1)
+    np.testing.assert_allclose(back, r.boxes, atol=1e-3 * max(h, w))
+    np.testing.assert_allclose(rows[:, 5], r.scores, atol=1e-5)
+    drawn = r.plot()
+    assert drawn.shape == (h, w, 3) and not np.array_equal(drawn, r.image)  # boxes were drawn
+    json.dumps(r.to_dict())
+
+
+def test_detect_folder_with_corrupt_png_and_text_file(weights, images, tmp_path, capsys):
+    src = tmp_path / "src"
+    src.mkdir()
+    for p in images:
+        (src / p.name).write_bytes(p.read_bytes())
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (src / "notes.txt").write_text("not an image\n")
+    assert detect.main(["--weights", str(weights), "--source", str(src), "--project", str(tmp_path / "out"),
+                        "--device", "cpu", "--save-txt", "--conf", "0.3", "--batch", "3"]) == 0
+    out, err = capsys.readouterr()
+    assert err.count("skipped") == 2 and "broken.png: cannot be decoded" in err and "notes.txt: not an image" in err
+    run = tmp_path / "out" / "exp"
+    for p in images:
+        annotated = cv2.imread(str(run / p.name))
+        assert annotated is not None and annotated.shape[:2] == cv2.imread(str(p)).shape[:2]
+        assert (run / "labels" / f"{p.stem}.txt").is_file()
+    assert not (run / "broken.png").exists() and f"{len(images)} image(s), 2 skipped" in out
+
+
+def test_detect_video_keeps_the_frame_count(weights, images, tmp_path):
+    video = tmp_path / "clip.mp4"
+    first = cv2.imread(str(images[0]))
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, first.shape[1::-1])
+    n = 13
+    for i in range(n):
+        writer.write(np.roll(first, 3 * i, axis=1))
+    writer.release()
+    assert detect.main(["--weights", str(weights), "--source", str(video), "--project", str(tmp_path / "out"),
+                        "--device", "cpu", "--save-txt", "--batch", "4"]) == 0
+    cap = cv2.VideoCapture(str(tmp_path / "out" / "exp" / "clip.mp4"))
+    frames = 0
+    while cap.read()[0]:
+        frames += 1
+    assert frames == n
+    assert sorted(p.name for p in (tmp_path / "out" / "exp" / "labels").iterdir()) == sorted(f"clip_{i}.txt" for i in range(n))
+
+
+def test_detect_errors_are_one_line(weights, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "a.txt").write_text("x")
+    cases = [(["--source", str(tmp_path / "nope")], "no such file, folder or pattern"),
+             (["--source", str(tmp_path / "*.png")], "the pattern matches no files"),
+             (["--source", str(empty)], "no readable image or video frame (1 file(s) skipped)"),
+             (["--source", str(empty), "--conf", "1.5"], "--conf 1.5 must lie in [0, 1)"),
+             (["--source", str(empty), "--imgsz", "50"], "multiple of the model stride 32")]
+    for extra, message in cases:
+        assert detect.main(["--weights", str(weights), "--project", str(tmp_path / "o"), "--device", "cpu", *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("error: ") and message in err[-1], (extra, err)
+
+
+def test_list_file_and_in_memory_arrays(weights, images, tmp_path):
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"{p}\n" for p in images[:2]) + "# a comment\n")
+    model = FSCFNet(weights, device="cpu")
+    from_list = model.predict(str(listing), conf=0.3)
+    arrays = model.predict([cv2.imread(str(p)) for p in images[:2]], conf=0.3)
+    assert [r.path for r in from_list] == [str(p) for p in images[:2]]
+    for a, b in zip(from_list, arrays):
+        np.testing.assert_allclose(a.boxes, b.boxes)
+
+
+def test_api_val_equals_val_py_and_train_updates_weights(weights, demo, tmp_path):
+    metrics = FSCFNet(weights, device="cpu").val(batch=4, workers=0)
+    assert val.main(["--weights", str(weights), "--project", str(tmp_path), "--name", "v", "--workers", "0",
+                     "--batch", "4", "--device", "cpu"]) == 0
+    ref = json.loads((tmp_path / "v" / "metrics.json").read_text())
+    assert {k: v for k, v in metrics.items() if k != "ms_per_image"} == {k: v for k, v in ref.items() if k != "ms_per_image"}
+    model = FSCFNet(ROOT / "cfg" / "models" / "yolov10n.yaml", device="cpu")
+    best = model.train(data=str(demo), epochs=1, imgsz=64, batch=4, workers=0, project=str(tmp_path / "t"))
+    assert model.weights == tmp_path / "t" / "exp" / "weights" / "best.pt" and best["epoch"] == 1
+    assert set(model.val(workers=0)) == set(ref)  # the trained weights validate on the data they trained on
+
+
+MEMORY_SCRIPT = """
+import re, sys
+sys.path.insert(0, {root!r})
+import detect
+args = ["--weights", {weights!r}, "--project", {out!r}, "--device", "cpu", "--imgsz", "128", "--batch", "4"]
+assert detect.main([*args, "--source", {warm!r}, "--name", "warm"]) == 0  # one-off start-up allocations
+open("/proc/self/clear_refs", "w").write("5")  # reset the peak RSS (VmHWM) to the current RSS
+assert detect.main([*args, "--source", {src!r}]) == 0
+print(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
+"""
+
+
+def test_memory_stays_flat_from_50_to_500_images(weights, tmp_path):
+    if not Path("/proc/self/clear_refs").exists():
+        pytest.skip("needs Linux /proc to reset and read the peak RSS")
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(500):
+        cv2.imwrite(str(folder / f"{i:04d}.png"), rng.integers(0, 255, (320, 320), dtype=np.uint8))
+    few = tmp_path / "few"
+    few.mkdir()
+    for p in sorted(folder.iterdir())[:50]:
+        (few / p.name).symlink_to(p)
+    peaks = []
+    for src in (few, folder):
+        script = MEMORY_SCRIPT.format(root=str(ROOT), weights=str(weights), src=str(src), out=str(tmp_path / src.name),
+                                      warm=str(folder / "0000.png"))
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        peaks.append(int(proc.stdout.strip().splitlines()[-1]))
+        assert len(list((tmp_path / src.name / "exp").glob("*.png"))) == (50 if src is few else 500)
+    assert peaks[1] <= 1.10 * peaks[0], f"peak RSS {peaks[0] / 1024:.0f} MiB for 50 images, {peaks[1] / 1024:.0f} for 500"
