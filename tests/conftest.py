@@ -54,16 +54,23 @@ def wait_for(cond: Callable[[], bool], timeout: float = 300.0, poll: float = 0.0
 
 
 def untrained_checkpoint(path: Path, cfg: str = "yolov10n", data: str | Path = "demo", imgsz: int = 96,
-                         low: float = -6.0, high: float = 0.0) -> Path:
-    """A checkpoint of a freshly built model whose one-to-one class biases are spread over [low, high], so that
-    detections have distinct, ranked scores (an untrained head's are all ~0.01)."""
+                         bias: float = -4.0, weight_scale: float = 1.0) -> Path:
+    """A checkpoint of a freshly built model whose detections have distinct, ranked scores: BatchNorm statistics
+    calibrated on random images (with the initial ones, activations vanish and every score ties), then the
+    one-to-one class outputs set to ``weight_scale`` x their weights and ``bias``."""
     from fscfnet import build_model
     from fscfnet.utils.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = build_model(ROOT / "cfg" / "models" / f"{cfg}.yaml", nc=1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None  # a plain average over the calibration batches
     with torch.no_grad():
+        for _ in range(2):
+            model.train()(torch.rand(4, 3, 128, 128))
         for branch in model.head.one2one.cls:
-            branch[-1].bias.uniform_(low, high)
-    return save_checkpoint(path, model, ["target"], train_args={"data": str(data), "imgsz": imgsz}, epoch=3,
+            branch[-1].weight.mul_(weight_scale)
+            branch[-1].bias.fill_(bias)
+    return save_checkpoint(path, model.eval(), ["target"], train_args={"data": str(data), "imgsz": imgsz}, epoch=3,
                            metrics={"ap50": 0.1})

@@ -1,0 +1,135 @@
+"""Export and deployment: ONNX Runtime and TorchScript agree with PyTorch; val.py takes exports; the benchmark."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import val
+from conftest import ROOT, shared_dataset, tiny_demo_yaml, untrained_checkpoint
+from fscfnet import FSCFNet
+from fscfnet.bench import main as bench_main
+from fscfnet.export import export, main as export_main
+
+pytest.importorskip("onnxruntime", reason="onnxruntime (requirements-dev.txt) runs the exported graphs")
+
+
+def _match(ref, other, conf: float, margin: float = 1e-4, max_det: int = 300) -> int:
+    """Every detection of ``ref`` clearly above ``conf`` has one in ``other`` with the same class, a score within
+    1e-3 and every box side within 1 px, and vice versa; returns the number matched. When all ``max_det`` slots
+    are taken, only scores clearly above the last one count (which near-equal scores make the cut is arbitrary)."""
+    def clear(r):
+        floor = max(conf, r.scores.min()) if len(r.scores) == max_det else conf
+        keep = r.scores >= floor + margin
+        return r.boxes[keep], r.scores[keep], r.classes[keep]
+
+    (b1, s1, c1), (b2, s2, c2) = clear(ref), clear(other)
+    assert len(b1) == len(b2), (ref.path, s1, s2)
+    for box, score, cls in zip(b1, s1, c1):
+        err = np.abs(b2 - box).max(1) + 1e3 * np.abs(s2 - score) + 1e3 * (c2 != cls)
+        assert err.min() <= 1.0, (ref.path, box, score, b2, s2)
+    return len(b1)
+
+
+def test_onnx_runtime_matches_pytorch_on_nuaa_sirst(tmp_path):
+    root = shared_dataset("NUAA-SIRST")
+    stems = (root / "img_idx" / "test_NUAA-SIRST.txt").read_text().split()[:24]
+    images = [str(root / "images" / f"{s}.png") for s in stems]
+    weights = untrained_checkpoint(tmp_path / "fscfnet.pt", cfg="fscfnet", imgsz=256, weight_scale=0.1)
+    onnx = export(weights, "onnx")
+    torch_results = FSCFNet(weights, device="cpu").predict(images, conf=0.25, batch=4)
+    onnx_results = FSCFNet(onnx, device="cpu").predict(images, conf=0.25, batch=4)
+    # this random-weight model saturates (scores of exactly 1.0, ties) on bright frames: compare the others
+    pairs = [(a, b) for a, b in zip(torch_results, onnx_results) if (a.scores > 0.99).sum() == 0]
+    matched = sum(_match(a, b, 0.25) for a, b in pairs)
+    assert len(pairs) >= 8 and matched >= 20, (len(pairs), matched)  # not vacuous
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return tiny_demo_yaml(tmp_path_factory.mktemp("data"), n_train=4, n_test=8)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, demo):
+    weights = untrained_checkpoint(tmp_path_factory.mktemp("w") / "m.pt", data=demo, imgsz=96)
+    return {"pt": weights, "onnx": export(weights, "onnx"), "torchscript": export(weights, "torchscript"),
+            "dynamic": export(weights, "onnx", dynamic=True, output=weights.with_name("dyn.onnx"))}
+
+
+def _val_metrics(tmp_path, weights, name, *extra) -> dict:
+    """val.py's metrics.json, plus its predictions above 0.25 as Result-like objects under key "_pred"."""
+    assert val.main(["--weights", str(weights), "--project", str(tmp_path), "--name", name, "--workers", "0",
+                     "--device", "cpu", "--save-json", *extra]) == 0
+    metrics = json.loads((tmp_path / name / "metrics.json").read_text())
+    metrics.pop("ms_per_image")
+    by_image: dict = {}
+    for p in json.loads((tmp_path / name / "predictions.json").read_text()):
+        if p["score"] >= 0.25:
+            x, y, w, h = p["bbox"]
+            by_image.setdefault(p["image_id"], []).append([x, y, x + w, y + h, p["score"], p["category_id"]])
+    metrics["_pred"] = {k: SimpleNamespace(path=k, boxes=np.array(v)[:, :4], scores=np.array(v)[:, 4],
+                                           classes=np.array(v)[:, 5]) for k, v in sorted(by_image.items())}
+    return metrics
+
+
+def _same_predictions(a: dict, b: dict) -> int:
+    assert a["_pred"].keys() == b["_pred"].keys()
+    return sum(_match(a["_pred"][k], b["_pred"][k], 0.25) for k in a["_pred"])
+
+
+# AP summarises every score; the max-F1 operating point (P, R, Fa) of a random-weight model sits among near-equal
+# scores, where 1e-6 differences between runtimes move it
+ROBUST = ("ap50", "ap50_95", "images", "targets")
+
+
+def test_val_takes_onnx_and_torchscript_exports(exported, tmp_path, capsys):
+    ref = _val_metrics(tmp_path, exported["pt"], "pt")
+    assert ref["targets"] > 0
+    for kind in ("onnx", "torchscript", "dynamic"):
+        got = _val_metrics(tmp_path, exported[kind], kind)
+        assert got.keys() == ref.keys() and _same_predictions(got, ref) > 0
+        for k in ROBUST:
+            assert got[k] == pytest.approx(ref[k], abs=2e-3), (kind, k)
+    # a static ONNX graph takes only its size; the dynamic one takes others and still agrees with PyTorch
+    assert val.main(["--weights", str(exported["onnx"]), "--imgsz", "128", "--device", "cpu"]) == 2
+    assert "exported for 96x96 input only; pass --imgsz 96 or export again with --dynamic" in capsys.readouterr().err
+    ref128 = _val_metrics(tmp_path, exported["pt"], "pt128", "--imgsz", "128")
+    dyn128 = _val_metrics(tmp_path, exported["dynamic"], "dyn128", "--imgsz", "128")
+    assert [dyn128[k] for k in ROBUST] == pytest.approx([ref128[k] for k in ROBUST], abs=2e-3)
+    assert _same_predictions(dyn128, ref128) > 0
+
+
+def test_exported_batch_is_dynamic_and_boxes_agree(exported, demo):
+    images = sorted(str(p) for p in (demo.parent / "demo" / "images").glob("*.png"))[:6]
+    ref = FSCFNet(exported["pt"], device="cpu").predict(images, conf=0.25, batch=3)
+    for kind in ("onnx", "torchscript"):
+        got = FSCFNet(exported[kind], device="cpu").predict(images, conf=0.25, batch=3)
+        assert sum(_match(a, b, 0.25) for a, b in zip(ref, got)) > 0
+
+
+def test_export_errors(exported, tmp_path, capsys, monkeypatch):
+    assert export_main(["--weights", str(exported["pt"]), "--format", "tflite"]) == 2
+    assert "--format 'tflite': choose one of onnx, torchscript" in capsys.readouterr().err
+    assert export_main(["--weights", str(exported["onnx"])]) == 2
+    assert "is already a onnx export; export from the .pt checkpoint" in capsys.readouterr().err
+    assert export_main(["--weights", str(exported["pt"]), "--imgsz", "100"]) == 2
+    assert "multiple of the model stride 32" in capsys.readouterr().err
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)
+    assert export_main(["--weights", str(exported["pt"]), "--output", str(tmp_path / "x.onnx")]) == 2
+    assert "pip install onnx onnxscript" in capsys.readouterr().err and not (tmp_path / "x.onnx").exists()
+
+
+def test_bench_reports_every_backend(tmp_path, capsys):
+    out = tmp_path / "b.json"
+    assert bench_main(["--model", str(ROOT / "cfg" / "models" / "yolov10n.yaml"), "--imgsz", "64", "--iters", "3", "--warmup", "1",
+                       "--device", "cpu", "--out", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["params"] == 2_707_414 and r["params_fused"] == 2_265_347 and r["gflops_fused"] < r["gflops"]
+    assert set(r["backends"]) == {"pytorch", "pytorch-fused", "onnxruntime"}
+    for s in r["backends"].values():
+        assert 0 < s["min_ms"] <= s["median_ms"] and s["images_per_s"] == pytest.approx(1e3 / s["median_ms"])
+    assert "onnxruntime" in capsys.readouterr().out
