@@ -1,7 +1,8 @@
 """Summarise finished training runs into one JSON: best epoch by fitness, its metrics, the last epoch's, and
 training throughput from the log line of each epoch.
 
-    python benchmarks/summarize_runs.py runs/train/nuaa_fscfnet runs/train/nuaa_yolov10n --out benchmarks/results/nuaa_320.json
+    python benchmarks/summarize_runs.py runs/train/nuaa_fscfnet runs/train/nuaa_yolov10n --out benchmarks/results/nuaa_320.json \
+        [--plot benchmarks/results/nuaa_320.png]
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from matplotlib.figure import Figure
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -18,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 from fscfnet.engine.results import read_rows  # noqa: E402
 from fscfnet.utils.checkpoint import load_checkpoint  # noqa: E402
 from fscfnet.utils.files import write_json  # noqa: E402
+from fscfnet.utils.plots import save_figure  # noqa: E402
 
 
 def summarize(run: Path) -> dict:
@@ -37,6 +40,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--plot", type=Path, default=None, help="also plot AP50 and AP50:95 against epoch for every run")
     args = ap.parse_args()
     out = {r.name: summarize(r) for r in args.runs}
     for name, s in out.items():
@@ -44,6 +48,25 @@ def main() -> None:
         print(f"{name}: best epoch {s['best_epoch']}/{s['epochs']}: AP50 {b['ap50']:.3f} AP50:95 {b['ap50_95']:.3f} "
               f"P {b['precision']:.3f} R {b['recall']:.3f} Fa {b['fa']:.2e}; last AP50 {s['last_epoch']['ap50']:.3f}")
     write_json(args.out, out)
+    if args.plot:
+        plot_curves(out, args.plot)
+
+
+def plot_curves(summaries: dict, path: Path) -> None:
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
+    for name, s in summaries.items():
+        rows = read_rows(Path(s["run"]) / "results.csv")
+        epochs = [int(r["epoch"]) for r in rows]
+        for ax, key in zip(axes, ("ap50", "ap50_95")):
+            ax.plot(epochs, [float(r[key] or 0) for r in rows], lw=1.2, label=f"{name} ({s['optimizer']})")
+    for ax, title in zip(axes, ("AP50", "AP50:95")):
+        ax.set_xlabel("epoch")
+        ax.set_title(f"{title}, test split")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ P, R, F1, AP50, AP50:95, Pd, Fa x1e-4, plus parameters, GFLOPs and ms per image)
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -77,7 +78,7 @@ def run_pair(root: Path, data: str, model: str, plan: dict, device: str, workers
     done = run_dir / "done.json"
     if done.is_file():
         log(f"{data_cfg.name} / {cfg_path.stem}: done, skipped ({done})")
-        return yaml.safe_load(done.read_text())
+        return json.loads(done.read_text())
     last = run_dir / "weights" / "last.pt"
     if last.is_file():
         log(f"{data_cfg.name} / {cfg_path.stem}: resuming {last}")
