@@ -27,7 +27,6 @@ from .engine.config import load_train_config
 from .engine.trainer import Trainer
 from .engine.validator import validate_model
 from .errors import UserError
-from .nn import build_model
 from .nn.summary import count_gflops, count_params
 from .utils.checkpoint import load_checkpoint
 from .utils.cli import run_cli
@@ -94,7 +93,7 @@ def run_pair(root: Path, data: str, model: str, plan: dict, device: str, workers
     best = run_dir / "weights" / "best.pt"
     loaded = load_inference_model(best, select_device(device))
     v = validate_model(loaded, data, "test", plan["imgsz"], plan["batch"], workers, log=log)
-    fused = build_model(cfg_path, nc=loaded.nc).fuse()
+    fused = loaded.module  # the fused inference graph just validated
     row = {"data": data_cfg.name, "model": cfg_path.stem, **v.metrics_dict(), "params": count_params(fused),
            "gflops": count_gflops(fused, plan["imgsz"], fused.ch, train=False), "epochs": plan["epochs"],
            "best_epoch": int(load_checkpoint(best)["epoch"]) + 1, "imgsz": plan["imgsz"], "device": str(loaded.device),
