@@ -34,7 +34,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--save-txt", action="store_true", help="write labels/<stem>.txt (YOLO: class cx cy w h)")
     ap.add_argument("--save-conf", action="store_true", help="with --save-txt: append each detection's score")
     ap.add_argument("--nosave", action="store_true", help="do not write annotated images or videos")
-    ap.add_argument("--device", default="auto", help="auto, cpu, or a CUDA index such as 0")
+    ap.add_argument("--device", default="auto", help="auto, cpu, cuda, or a CUDA index such as 0 or cuda:1")
     ap.add_argument("--project", default="runs/detect")
     ap.add_argument("--name", default="exp")
     return ap.parse_args(argv)

@@ -26,7 +26,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--conf", type=float, default=0.001, help="keep detections at or above this score")
-    ap.add_argument("--device", default="auto", help="auto, cpu, or a CUDA index such as 0")
+    ap.add_argument("--device", default="auto", help="auto, cpu, cuda, or a CUDA index such as 0 or cuda:1")
     ap.add_argument("--save-json", action="store_true", help="also write predictions.json (COCO results format)")
     ap.add_argument("--project", default="runs/val")
     ap.add_argument("--name", default="exp")
@@ -34,14 +34,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> dict:
-    device = select_device(args.device)
-    model = load_inference_model(Path(args.weights), device)
+    model = load_inference_model(Path(args.weights), select_device(args.device))
     save_dir = increment_path(Path(args.project) / args.name)
     v = validate_model(model, args.data, args.split, args.imgsz, args.batch, args.workers, args.conf, save_dir,
                        args.save_json, log=lambda s: print(s, file=sys.stderr))
     print(format_table(v.metrics, v.ms["total"]))
     print(f"speed per image: {v.ms['preprocess']:.1f} ms preprocess, {v.ms['inference']:.1f} ms inference, "
-          f"{v.ms['postprocess']:.1f} ms postprocess at {v.imgsz} on {device} ({model.format})")
+          f"{v.ms['postprocess']:.1f} ms postprocess at {v.imgsz} on {model.device} ({model.format})")
     print(f"results in {save_dir}")
     return v.metrics_dict()
 

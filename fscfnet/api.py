@@ -48,7 +48,9 @@ class FSCFNet:
     """A model from a config YAML (new weights) or from a file (checkpoint, ONNX or TorchScript export)."""
 
     def __init__(self, model: str | Path = "cfg/models/fscfnet.yaml", device: str = "auto", nc: int | None = None):
-        self.source, self.device = Path(model), select_device(device)
+        """``device``: the ``--device`` spec (``auto``, ``cpu``, ``cuda``, ``0``, ``0,1``) for inference and for
+        :meth:`train` unless it gets its own; ``self.device`` is the first device it names."""
+        self.source, self.device_spec, self.device = Path(model), str(device), select_device(device)
         if not self.source.is_file():
             raise UserError(f"{model}: no such model config or weights file")
         self.weights: Path | None = None
@@ -80,11 +82,11 @@ class FSCFNet:
 
     def train(self, **settings) -> dict:
         """Train with any :class:`TrainConfig` setting (``data``, ``epochs``, ``imgsz``, ``batch``, ...). From a
-        checkpoint, training starts from its weights. Afterwards this object holds the run's ``best.pt``; returns
-        the best epoch's validation metrics."""
+        checkpoint, training starts from its weights; ``device`` defaults to the constructor's. Afterwards this
+        object holds the run's ``best.pt``; returns the best epoch's validation metrics."""
         if self.weights is not None and not zipfile.is_zipfile(self.weights):
             raise UserError(f"{self.weights}: an export cannot be trained; use the .pt checkpoint")
-        values = {"model": str(self.source), "device": str(settings.pop("device", "auto")), **settings}
+        values = {"model": str(self.source), "device": str(settings.pop("device", self.device_spec)), **settings}
         trainer = Trainer(load_train_config(values, "FSCFNet.train() arguments"))
         self.metrics = trainer.train()
         best = trainer.wdir / "best.pt"

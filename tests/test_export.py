@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
+import sys
+from types import ModuleType, SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 
+import detect
 import val
 from conftest import ROOT, shared_dataset, tiny_demo_yaml, untrained_checkpoint
 from fscfnet import FSCFNet
@@ -133,3 +136,32 @@ def test_bench_reports_every_backend(tmp_path, capsys):
     for s in r["backends"].values():
         assert 0 < s["min_ms"] <= s["median_ms"] and s["images_per_s"] == pytest.approx(1e3 / s["median_ms"])
     assert "onnxruntime" in capsys.readouterr().out
+
+
+def test_val_and_detect_report_cpu_when_onnx_runtime_has_no_cuda(exported, demo, tmp_path, capsys, monkeypatch):
+    """--device 0 on a (simulated) GPU machine whose ONNX Runtime runs on the CPU only: the model really ran on
+    the CPU, and val.py and detect.py say so."""
+    import onnxruntime as real
+
+    asked: list = []
+
+    class Session(real.InferenceSession):  # CUDA offered, but every session falls back to the CPU
+        def __init__(self, path, providers):
+            asked.append(providers)
+            super().__init__(path, providers=["CPUExecutionProvider"])
+
+    fake = ModuleType("onnxruntime")
+    fake.InferenceSession = Session
+    fake.get_available_providers = lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setitem(sys.modules, "onnxruntime", fake)
+    for cli in (val, detect):  # as if --device parsed on a GPU machine; torch itself still sees no CUDA
+        monkeypatch.setattr(cli, "select_device", lambda spec: torch.device("cuda:0"))
+    capsys.readouterr()
+    assert val.main(["--weights", str(exported["onnx"]), "--device", "0", "--workers", "0",
+                     "--project", str(tmp_path), "--name", "v"]) == 0
+    assert "postprocess at 96 on cpu (onnx)" in capsys.readouterr().out
+    image = sorted((demo.parent / "demo" / "images").glob("*.png"))[0]
+    assert detect.main(["--weights", str(exported["onnx"]), "--device", "cuda", "--source", str(image),
+                        "--project", str(tmp_path), "--name", "d"]) == 0
+    assert "at 96 on cpu (onnx)" in capsys.readouterr().out
+    assert asked == [[("CUDAExecutionProvider", {"device_id": 0}), "CPUExecutionProvider"]] * 2

@@ -2,7 +2,8 @@
 ONNX Runtime) or an exported TorchScript module. The format is read from the file's content, not its name.
 
 Every backend is called the same way: ``(B, ch, H, W)`` float in [0, 1] -> ``(B, max_det, 6)`` float detections
-(x1, y1, x2, y2, score, class) in input pixels, on the CPU.
+(x1, y1, x2, y2, score, class) in input pixels, on the CPU. ``InferenceModel.device`` is where the model really
+runs (an ONNX model asked for CUDA says ``cpu`` when ONNX Runtime has no CUDA provider or falls back).
 """
 
 from __future__ import annotations
@@ -97,14 +98,16 @@ def _onnx(path: Path, device: torch.device) -> InferenceModel:
         import onnxruntime as ort
     except ImportError:
         raise UserError(f"{path}: running ONNX models needs onnxruntime: pip install onnxruntime") from None
-    providers = ["CPUExecutionProvider"]
+    providers: list = ["CPUExecutionProvider"]
     if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
-        providers.insert(0, "CUDAExecutionProvider")
+        providers.insert(0, ("CUDAExecutionProvider", {"device_id": device.index or 0}))
     try:
         session = ort.InferenceSession(str(path), providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise UserError(f"{path}: ONNX Runtime cannot load it ({first})") from None
+    if "CUDAExecutionProvider" not in session.get_providers():  # not installed, or ORT fell back to the CPU
+        device = torch.device("cpu")
     meta = _meta(path, session.get_modelmeta().custom_metadata_map.get(META_KEY))
     name = session.get_inputs()[0].name
 
