@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from fscfnet.metrics import DEFINITIONS, evaluate, format_table
+from fscfnet.metrics import DEFINITIONS, evaluate, format_table, operating_point, pdfa_curve
 
 
 def _random_split(rng, n_images, nc):
@@ -132,3 +133,100 @@ def test_table_names_its_definitions():
     text = format_table(m, ms_per_image=3.25)
     lines = text.splitlines()
     assert len(lines) == 3 and lines[2] == DEFINITIONS and "AP50:95" in lines[0] and lines[1].endswith("3.2")
+
+
+# Two images, hand-counted. A: 100 x 200 (20,000 px), targets T1 (10,10)-(20,20) and T2 (50,50)-(54,54);
+# B: 50 x 100 (5,000 px), target T3 (30,20)-(36,26). 25,000 px = 0.025 Mpix in all.
+HAND_PREDS = [np.array([box(10, 10, 20, 20, 0.9),  # a1: exactly T1 -> hit
+                        box(100, 50, 110, 55, 0.6),  # a2: false alarm, 50 px
+                        box(50, 50, 54, 54, 0.3),  # a3: exactly T2 -> hit
+                        box(0, 0, 3, 3, 0.05)]),  # a4: false alarm, 9 px
+              np.array([box(60, 10, 64, 14, 0.7),  # b1: false alarm, 16 px
+                        box(31, 21, 37, 27, 0.5),  # b2: IoU with T3 25 / 47 = .53 -> hit; centre 1.4 px off
+                        box(95, 45, 105, 55, 0.2)])]  # b3: false alarm, 25 px inside the image (5 x 5 of 10 x 10)
+HAND_TARGETS = [np.array([[0, 10, 10, 20, 20], [0, 50, 50, 54, 54]]), np.array([[0, 30, 20, 36, 26]])]
+HAND_SIZES = [(100, 200), (50, 100)]
+
+
+@pytest.mark.parametrize("conf,tp,fp,false_px", [
+    (0.5, 2, 2, 16 + 50),  # a1 b1 a2 b2
+    (0.6, 1, 2, 16 + 50),  # a score equal to conf counts: a1 b1 a2
+    (0.25, 3, 2, 16 + 50),  # + a3
+    (0.1, 3, 3, 16 + 50 + 25),  # + b3
+    (0.001, 3, 4, 16 + 50 + 25 + 9),  # everything
+])
+def test_operating_point_at_conf_hand_counted(conf, tp, fp, false_px):
+    m = evaluate(HAND_PREDS, HAND_TARGETS, HAND_SIZES, conf=conf)
+    a = m.at_conf.as_dict()
+    assert (a["conf"], a["detections"], a["false_alarms"]) == (conf, tp + fp, fp)
+    assert a["precision"] == pytest.approx(tp / (tp + fp)) and a["recall"] == a["pd"] == pytest.approx(tp / 3)
+    assert a["f1"] == pytest.approx(2 * tp / (2 * tp + fp + 3 - tp))
+    assert a["fa"] == pytest.approx(false_px / 25000) and a["fa_c"] == pytest.approx(false_px / 25000)
+    assert a["pd_c"] == pytest.approx(tp / 3)  # every IoU hit here is also a centroid hit, and no other box is
+    assert a["false_alarms_per_image"] == pytest.approx(fp / 2) and a["false_alarms_per_mpix"] == pytest.approx(fp / 0.025)
+    # the F1-maximising point is unchanged by conf: cuts .9 F1 .5, .7 .4, .6 1/3, .5 4/7, .3 .75, .2 2/3, .05 .6
+    assert m.conf_threshold == 0.3 and m.f1 == pytest.approx(0.75) and m.fa == pytest.approx(66 / 25000)
+    assert m.as_dict()["at_conf"] == a and set(m.as_dict()) - {"at_conf"} == set(evaluate(
+        HAND_PREDS, HAND_TARGETS, HAND_SIZES).as_dict())
+
+
+def test_operating_point_above_every_score_and_without_conf():
+    a = evaluate(HAND_PREDS, HAND_TARGETS, HAND_SIZES, conf=0.95).at_conf
+    assert a.detections == 0 and math.isnan(a.precision) and (a.recall, a.f1, a.fa, a.false_alarms) == (0, 0, 0, 0)
+    assert a.as_dict()["precision"] is None
+    assert evaluate(HAND_PREDS, HAND_TARGETS, HAND_SIZES).at_conf is None
+    assert "at_conf" not in evaluate(HAND_PREDS, HAND_TARGETS, HAND_SIZES).as_dict()
+
+
+def test_pdfa_curve_hand_counted():
+    c = pdfa_curve(evaluate(HAND_PREDS, HAND_TARGETS, HAND_SIZES).curves)
+    assert c["thresholds"][:3] == [0.001, 0.01, 0.02] and c["thresholds"][-1] == 0.99 and len(c["thresholds"]) == 100
+    assert (c["images"], c["targets"], c["megapixels"]) == (2, 3, 0.025)
+    at = {t: i for i, t in enumerate(c["thresholds"])}
+    expected = {  # threshold: (Pd, false-alarm px, false alarms) over the scores >= threshold
+        0.001: (3, 100, 4), 0.05: (3, 100, 4), 0.06: (3, 91, 3), 0.2: (3, 91, 3), 0.21: (3, 66, 2), 0.3: (3, 66, 2),
+        0.31: (2, 66, 2), 0.5: (2, 66, 2), 0.51: (1, 66, 2), 0.6: (1, 66, 2), 0.61: (1, 16, 1), 0.71: (1, 0, 0),
+        0.9: (1, 0, 0), 0.91: (0, 0, 0), 0.99: (0, 0, 0)}
+    for t, (hits, px, n) in expected.items():
+        i = at[t]
+        assert c["pd"][i] == pytest.approx(hits / 3) and c["fa"][i] == pytest.approx(px / 25000), t
+        assert c["false_alarms"][i] == n and c["false_alarms_per_image"][i] == pytest.approx(n / 2), t
+        assert c["false_alarms_per_mpix"][i] == pytest.approx(n / 0.025), t
+    assert json.loads(json.dumps(c)) == c
+
+
+def test_background_only_split_counts_false_alarms_at_conf():
+    # three 100 x 100 frames without targets (0.03 Mpix): scores .8 .4 | .1 | none
+    preds = [np.array([box(0, 0, 10, 10, 0.8), box(20, 20, 22, 22, 0.4)]), np.array([box(5, 5, 9, 9, 0.1)]),
+             np.zeros((0, 6))]
+    m = evaluate(preds, [np.zeros((0, 5))] * 3, [(100, 100)] * 3, conf=0.25)
+    a = m.at_conf.as_dict()
+    assert (a["detections"], a["false_alarms"], a["precision"], a["recall"], a["pd"], a["f1"]) == (2, 2, 0.0, None, None, None)
+    assert a["false_alarms_per_image"] == pytest.approx(2 / 3) and a["false_alarms_per_mpix"] == pytest.approx(2 / 0.03)
+    assert a["fa"] == pytest.approx(104 / 30000)
+    assert m.conf_threshold == 0.0 and m.fa == pytest.approx(120 / 30000)  # the unchanged all-detections point
+    row = format_table(m).splitlines()[2].split()
+    assert row[:2] == ["at", "conf"] and row[-3:] == ["0.667", "66.667", "0.250"]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_operating_point_equals_scoring_only_the_detections_above_conf(seed):
+    """Greedy matching in descending score makes the matches of the detections >= conf those of all of them."""
+    preds, targets, sizes = _random_split(np.random.default_rng(seed), 60, 2)
+    full = evaluate(preds, targets, sizes)
+    for conf in (0.05, 0.3, 0.55):
+        kept = [p[p[:, 4] >= conf] for p in preds]
+        ref = evaluate(kept, targets, sizes, conf=0.0).at_conf.as_dict()
+        got = operating_point(full.curves, conf).as_dict()
+        assert got.pop("conf") == conf and ref.pop("conf") == 0.0
+        assert got == pytest.approx(ref)
+
+
+def test_table_has_a_row_at_conf():
+    m = evaluate(HAND_PREDS, HAND_TARGETS, HAND_SIZES, conf=0.5)
+    lines = format_table(m, ms_per_image=3.25).splitlines()
+    assert len(lines) == 4 and lines[3] == DEFINITIONS
+    best, at = lines[1].split(), lines[2].split()
+    # max F1 (conf .3): P .6 R 1 F1 .75 ... FA/img 1, FA/Mpix 80; at conf .5: P .5 R .667 F1 4/7
+    assert best[:2] == ["max", "F1"] and best[-4:] == ["1.000", "80.000", "0.300", "3.2"]
+    assert at[2:5] == ["0.500", "0.667", "0.571"] and at[-3:] == ["1.000", "80.000", "0.500"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -14,6 +15,7 @@ import torch
 import val
 from conftest import ROOT, tiny_demo_yaml, untrained_checkpoint
 from fscfnet import build_model
+from fscfnet.metrics import DEFINITIONS, PDFA_THRESHOLDS
 from fscfnet.metrics.__main__ import main as metrics_main
 from fscfnet.utils.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 
@@ -54,13 +56,20 @@ def test_val_is_deterministic_and_metrics_cli_reproduces_it(tmp_path, checkpoint
     first, second = json.loads((tmp_path / "v" / "metrics.json").read_text()), json.loads(
         (tmp_path / "v2" / "metrics.json").read_text())
     keys = {"precision", "recall", "f1", "ap50", "ap50_95", "pd", "fa", "pd_c", "fa_c", "conf_threshold", "images",
-            "targets", "ms_per_image"}
-    assert set(first) == keys
+            "targets", "ms_per_image", "at_conf"}
+    assert set(first) == keys and first["at_conf"]["conf"] == 0.25  # the default --conf
     first.pop("ms_per_image"), second.pop("ms_per_image")
     assert first == second and first["targets"] > 0 and first["fa"] > 0
     preds = (tmp_path / "v" / "predictions.json").read_text()
     assert preds == (tmp_path / "v2" / "predictions.json").read_text() and len(json.loads(preds)) > 0
-    assert (tmp_path / "v" / "PR_curve.png").is_file() and (tmp_path / "v" / "F1_curve.png").is_file()
+    assert min(p["score"] for p in json.loads(preds)) >= 0.001
+    for name in ("PR_curve.png", "F1_curve.png", "PdFa_curve.png", "PdFa_curve.json"):
+        assert (tmp_path / "v" / name).is_file(), name
+    # --conf moves only the extra operating point: AP and the F1-maximising point use every detection >= 0.001
+    assert _val(tmp_path, checkpoint, "--conf", "0.5") == 0
+    third = json.loads((tmp_path / "v3" / "metrics.json").read_text())
+    third.pop("ms_per_image")
+    assert third.pop("at_conf")["conf"] == 0.5 and {k: v for k, v in first.items() if k != "at_conf"} == third
     assert metrics_main(["--data", str(demo_yaml), "--pred", str(tmp_path / "v" / "predictions.json"),
                          "--out", str(tmp_path / "m.json")]) == 0
     again = json.loads((tmp_path / "m.json").read_text())
@@ -124,9 +133,60 @@ def test_val_bad_inputs(tmp_path, checkpoint, demo_yaml, capsys):
     assert "the index file lists no images" in capsys.readouterr().err
     assert _val(tmp_path, checkpoint, "--imgsz", "100") == 2
     assert "must be a positive multiple of the model stride 32" in capsys.readouterr().err
+    assert _val(tmp_path, checkpoint, "--conf", "1.5") == 2
+    assert "--conf 1.5 must lie in [0, 1)" in capsys.readouterr().err
 
 
 def test_val_cli_exit_code_and_single_line_error(tmp_path):
     proc = subprocess.run([sys.executable, "val.py", "--weights", str(tmp_path / "nope.pt")], cwd=ROOT,
                           capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "weights file not found" in proc.stderr
+
+
+def test_background_only_split_reports_false_alarms_at_conf(tmp_path, demo_yaml, capsys):
+    """Frames without targets: Pd is undefined, so what matters is how many false alarms survive --conf."""
+    demo, bg = demo_yaml.parent / "demo", tmp_path / "bg"
+    stems = (demo / "img_idx" / "test_demo.txt").read_text().split()
+    for sub in ("images", "labels", "img_idx"):
+        (bg / sub).mkdir(parents=True)
+    for stem in stems:
+        shutil.copy(demo / "images" / f"{stem}.png", bg / "images")
+        (bg / "labels" / f"{stem}.txt").write_text("")
+    (bg / "img_idx" / "test_bg.txt").write_text("\n".join(stems) + "\n")
+    cfg = tmp_path / "bg.yaml"
+    cfg.write_text(f"path: {bg}\ntrain: img_idx/test_bg.txt\ntest: img_idx/test_bg.txt\nnames: [target]\n")
+    weights = untrained_checkpoint(tmp_path / "m.pt", data=cfg, bias=-2.0)  # scores on both sides of 0.25
+    capsys.readouterr()
+    assert _val(tmp_path, weights, "--conf", "0.25") == 0
+    out = capsys.readouterr().out.splitlines()
+
+    # hand recount from predictions.json: six 192 x 144 frames
+    preds = json.loads((tmp_path / "v" / "predictions.json").read_text())
+    pixels = len(stems) * 192 * 144
+    above = [p for p in preds if p["score"] >= 0.25]
+    assert 0 < len(above) < len(preds)
+    m = json.loads((tmp_path / "v" / "metrics.json").read_text())
+    a = m["at_conf"]
+    assert (m["targets"], m["images"], a["conf"], a["detections"], a["false_alarms"]) == (0, 6, 0.25, len(above), len(above))
+    assert a["false_alarms_per_image"] == pytest.approx(len(above) / 6)
+    assert a["false_alarms_per_mpix"] == pytest.approx(len(above) / (pixels / 1e6))
+    assert a["fa"] == pytest.approx(sum(p["bbox"][2] * p["bbox"][3] for p in above) / pixels)
+    assert (a["precision"], a["recall"], a["pd"], a["pd_c"], a["f1"]) == (0.0, None, None, None, None)
+    assert m["fa"] == pytest.approx(sum(p["bbox"][2] * p["bbox"][3] for p in preds) / pixels)  # unchanged meaning
+
+    # the printed table: a row at --conf with false alarms per image and per megapixel, then the definitions
+    i = next(k for k, line in enumerate(out) if line.startswith("at conf"))
+    assert out[i].split()[-3:] == [f"{len(above) / 6:.3f}", f"{len(above) / (pixels / 1e6):.3f}", "0.250"]
+    assert out[i + 1] == DEFINITIONS and out[i - 1].lstrip().startswith("max F1")
+
+    # PdFa_curve.json: false alarms at every threshold recounted from predictions.json
+    curve = json.loads((tmp_path / "v" / "PdFa_curve.json").read_text())
+    assert (tmp_path / "v" / "PdFa_curve.png").stat().st_size > 0
+    assert curve["thresholds"] == PDFA_THRESHOLDS.tolist() and curve["targets"] == 0
+    assert curve["megapixels"] == pytest.approx(pixels / 1e6) and all(v is None for v in curve["pd"])
+    for t, n, per_img, fa in zip(curve["thresholds"], curve["false_alarms"], curve["false_alarms_per_image"],
+                                 curve["fa"]):
+        kept = [p for p in preds if p["score"] >= t]
+        assert n == len(kept) and per_img == pytest.approx(len(kept) / 6), t
+        assert fa == pytest.approx(sum(p["bbox"][2] * p["bbox"][3] for p in kept) / pixels), t
+    assert json.loads(json.dumps(curve)) == curve

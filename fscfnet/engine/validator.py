@@ -1,5 +1,6 @@
 """Validation loop, used by training (each epoch) and by ``val.py``: letterboxed batches through the model in
-eval mode, detections mapped back to original pixels, metrics (fscfnet.metrics) and per-image timings."""
+eval mode, detections mapped back to original pixels, metrics (fscfnet.metrics) and per-image timings.
+``validate_model`` adds the operating point at a chosen confidence and the Pd-Fa curve."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ import torch
 from ..data.config import load_data_config
 from ..data.dataset import IRSTDDataset, build_dataloader, original_targets
 from ..errors import UserError
-from ..metrics import Metrics, evaluate
+from ..metrics import AP_FLOOR, DEFAULT_CONF, Metrics, evaluate, operating_point, pdfa_curve
 from ..utils.files import write_json
-from ..utils.plots import plot_f1_curve, plot_pr_curve
+from ..utils.plots import plot_f1_curve, plot_pdfa_curve, plot_pr_curve
 from .backends import InferenceModel
 
 
@@ -29,8 +30,10 @@ class Validation:
     imgsz: int | None = None
 
     def metrics_dict(self) -> dict:
-        """The keys of ``metrics.json`` (SPEC §7)."""
-        return {**self.metrics.as_dict(), "ms_per_image": self.ms["total"]}
+        """The keys of ``metrics.json`` (SPEC §7), then ``at_conf`` when the operating point was evaluated."""
+        d = self.metrics.as_dict()
+        at_conf = d.pop("at_conf", None)
+        return {**d, "ms_per_image": self.ms["total"], **({"at_conf": at_conf} if at_conf is not None else {})}
 
 
 def to_original(det: np.ndarray, ratio: float, pad: tuple[float, float], hw: tuple[int, int]) -> np.ndarray:
@@ -96,10 +99,15 @@ def coco_predictions(v: Validation) -> list[dict]:
 
 
 def validate_model(model: InferenceModel, data: str | None = None, split: str = "test", imgsz: int | None = None,
-                   batch: int = 16, workers: int = 2, conf: float = 0.001, save_dir: Path | None = None,
-                   save_json: bool = False, log: Callable[[str], None] = print) -> Validation:
-    """Score a loaded model on a dataset split (``data`` defaults to the one it was trained on); with ``save_dir``
-    write ``metrics.json``, PR and F1 curves and, with ``save_json``, ``predictions.json``."""
+                   batch: int = 16, workers: int = 2, conf: float = AP_FLOOR, save_dir: Path | None = None,
+                   save_json: bool = False, log: Callable[[str], None] = print,
+                   at_conf: float = DEFAULT_CONF) -> Validation:
+    """Score a loaded model on a dataset split (``data`` defaults to the one it was trained on).
+
+    ``conf``: the lowest score kept; AP, the F1-maximising point and the Pd-Fa curve use every detection at or
+    above ``min(conf, at_conf)`` (keep the default 0.001). ``at_conf``: the operating point reported in addition
+    (``metrics.at_conf``; val.py's ``--conf``). With ``save_dir`` write ``metrics.json``, the PR, F1 and Pd-Fa
+    curves (``PdFa_curve.png`` and ``.json``) and, with ``save_json``, ``predictions.json``."""
     data = data or model.train_args.get("data")
     if not data:
         raise UserError(f"{model.path}: the model names no dataset; pass --data NAME or a dataset YAML")
@@ -108,11 +116,13 @@ def validate_model(model: InferenceModel, data: str | None = None, split: str = 
         raise UserError(f"{model.path}: the model predicts {model.nc} classes but {cfg.source} has {cfg.nc} "
                         f"({', '.join(cfg.names)}); validate on data with the model's classes")
     imgsz = model.check_imgsz(imgsz)
-    if not 0 <= conf < 1:
-        raise UserError(f"--conf {conf} must lie in [0, 1)")
+    for value in (at_conf, conf):
+        if not 0 <= value < 1:
+            raise UserError(f"--conf {value} must lie in [0, 1)")
     dataset = IRSTDDataset(cfg, split, imgsz, channels=model.ch, log=log)
     log(dataset.summary)
-    v = validate(model, dataset, batch, workers, conf)
+    v = validate(model, dataset, batch, workers, min(conf, at_conf))
+    v.metrics.at_conf = operating_point(v.metrics.curves, at_conf)
     v.imgsz = imgsz
     if save_dir is not None:
         metrics = v.metrics_dict()
@@ -121,5 +131,8 @@ def validate_model(model: InferenceModel, data: str | None = None, split: str = 
             write_json(save_dir / "predictions.json", coco_predictions(v))
         c = v.metrics.curves
         plot_pr_curve(c.recall, c.precision, metrics["ap50"], save_dir / "PR_curve.png")
+        curve = pdfa_curve(c)
+        write_json(save_dir / "PdFa_curve.json", curve)
+        plot_pdfa_curve(curve, metrics["at_conf"], save_dir / "PdFa_curve.png")
         plot_f1_curve(c.confidence, c.f1, metrics["conf_threshold"], save_dir / "F1_curve.png")
     return v

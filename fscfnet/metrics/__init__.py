@@ -1,5 +1,7 @@
 """Detection metrics (SPEC §6) and ``python -m fscfnet.metrics`` for any detector's COCO-format results."""
 
-from .detection import DEFINITIONS, Metrics, evaluate, format_table
+from .detection import (AP_FLOOR, DEFAULT_CONF, DEFINITIONS, PDFA_THRESHOLDS, Metrics, OperatingPoint, evaluate,
+                        format_table, operating_point, pdfa_curve)
 
-__all__ = ["DEFINITIONS", "Metrics", "evaluate", "format_table"]
+__all__ = ["AP_FLOOR", "DEFAULT_CONF", "DEFINITIONS", "PDFA_THRESHOLDS", "Metrics", "OperatingPoint", "evaluate",
+           "format_table", "operating_point", "pdfa_curve"]

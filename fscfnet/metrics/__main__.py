@@ -1,10 +1,11 @@
 """Score any detector's COCO-format results under this project's protocol (SPEC §6).
 
-    python -m fscfnet.metrics --data NUAA-SIRST --split test --pred predictions.json [--out metrics.json]
+    python -m fscfnet.metrics --data NUAA-SIRST --split test --pred predictions.json [--conf 0.25] [--out metrics.json]
 
 ``predictions.json``: a list of {"image_id": "<image stem>", "category_id": <class index>,
 "bbox": [x, y, w, h], "score": s} in original-image pixels. Prints the same table as val.py and writes the
-same metrics.json keys (ms_per_image is null).
+same metrics.json keys (ms_per_image is null), ``at_conf`` included. Every prediction in the file is scored
+(val.py writes those scoring at least 0.001).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ..data.dataset import IRSTDDataset, original_targets
 from ..errors import UserError
 from ..utils.cli import run_cli
 from ..utils.files import write_json
-from . import evaluate, format_table
+from . import DEFAULT_CONF, evaluate, format_table
 
 
 def read_predictions(path: Path, stems: list[str], nc: int) -> list[np.ndarray]:
@@ -63,16 +64,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", required=True, help="dataset name or YAML")
     ap.add_argument("--split", default="test")
     ap.add_argument("--pred", required=True, type=Path, help="COCO-format results JSON")
+    ap.add_argument("--conf", type=float, default=DEFAULT_CONF, help="operating point reported besides the "
+                    f"F1-maximising one (metrics.json at_conf; default {DEFAULT_CONF}, as val.py)")
     ap.add_argument("--out", type=Path, default=None, help="write metrics.json here")
     args = ap.parse_args(argv)
 
     def run() -> None:
+        if not 0 <= args.conf < 1:
+            raise UserError(f"--conf {args.conf} must lie in [0, 1)")
         cfg = load_data_config(args.data)
         ds = IRSTDDataset(cfg, args.split, imgsz=32, log=lambda s: print(s, file=sys.stderr))
         preds = read_predictions(args.pred, [Path(p).stem for p in ds.paths], cfg.nc)
-        m = evaluate(preds, original_targets(ds), [tuple(s) for s in ds.shapes])
+        m = evaluate(preds, original_targets(ds), [tuple(s) for s in ds.shapes], conf=args.conf)
         if args.out:
-            write_json(args.out, {**m.as_dict(), "ms_per_image": None})
+            d = m.as_dict()
+            at_conf = d.pop("at_conf")
+            write_json(args.out, {**d, "ms_per_image": None, "at_conf": at_conf})
         print(format_table(m))
 
     return run_cli(run)

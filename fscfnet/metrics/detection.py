@@ -1,5 +1,7 @@
 """Detection metrics over a split (SPEC §6): AP50, AP50:95 (COCO protocol), P/R/F1 at the F1-maximising
-confidence, Pd/Fa, and the segmentation literature's centroid-based Pd_c/Fa_c.
+confidence, Pd/Fa, and the segmentation literature's centroid-based Pd_c/Fa_c; the same at a chosen confidence
+(:class:`OperatingPoint`, with false alarms per image and per megapixel) and over a grid of confidences (the
+Pd-Fa curve, :func:`pdfa_curve`).
 
 Inputs per image, in original-image pixels: predictions ``(n, 6)`` = x1, y1, x2, y2, score, class; targets
 ``(m, 5)`` = class, x1, y1, x2, y2; the image size ``(h, w)``.
@@ -7,15 +9,24 @@ Inputs per image, in original-image pixels: predictions ``(n, 6)`` = x1, y1, x2,
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
 CENTROID_PX = 3.0
-DEFINITIONS = ("P, R, F1, Pd, Fa at the F1-maximising confidence (IoU 0.5); AP: COCO 101-point, IoU .50:.95; "
-               "Fa = unmatched predicted box pixels / image pixels; Pd_c, Fa_c: predicted centre < 3 px from the target's")
+AP_FLOOR = 0.001  # AP and the F1-maximising point use every detection at or above this score
+DEFAULT_CONF = 0.25  # the reported operating point: detect.py's and FSCFNet.predict()'s default threshold
+PDFA_THRESHOLDS = np.round(np.r_[AP_FLOOR, np.arange(1, 100) / 100], 3)  # 0.001, 0.01, 0.02, ..., 0.99
+DEFINITIONS = ("max F1 row: P, R, F1, Pd, Fa at the F1-maximising confidence (IoU 0.5); at conf row: the same at "
+               "--conf; AP: COCO 101-point, IoU .50:.95; Fa = unmatched predicted box pixels / image pixels; "
+               "FA/img, FA/Mpix: unmatched boxes per image, per 1e6 image pixels; "
+               "Pd_c, Fa_c: predicted centre < 3 px from the target's")
+
+
+def _nan_to_none(d: dict) -> dict:
+    return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in d.items()}
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -101,6 +112,70 @@ class Curves:
     precision: np.ndarray
     recall: np.ndarray
     f1: np.ndarray
+    # running totals over the same rows: IoU-0.5 true positives, clipped area of IoU-0.5 misses, centroid hits,
+    # clipped area of centroid misses
+    true_positives: np.ndarray
+    false_area: np.ndarray
+    centroid_hits: np.ndarray
+    centroid_false_area: np.ndarray
+    images: int
+    targets: int
+    pixels: float
+
+
+@dataclass
+class OperatingPoint:
+    """Counts and rates over the detections scoring at least ``conf`` (IoU 0.5 matching, as everywhere).
+
+    ``precision`` is NaN when no detection reaches ``conf``; ``recall``/``pd``/``pd_c``/``f1`` are NaN on a split
+    without targets. ``false_alarms``: detections matching no target; per image and per 1e6 image pixels.
+    """
+
+    conf: float
+    precision: float
+    recall: float
+    f1: float
+    pd: float
+    fa: float
+    pd_c: float
+    fa_c: float
+    detections: int
+    false_alarms: int
+    false_alarms_per_image: float
+    false_alarms_per_mpix: float
+
+    def as_dict(self) -> dict:
+        return _nan_to_none({f.name: getattr(self, f.name) for f in fields(self)})
+
+
+def operating_point(c: Curves, conf: float) -> OperatingPoint:
+    """The metrics of the detections with score >= ``conf`` (a prefix of the score-sorted rows: greedy matching
+    in descending score makes each prefix's matches those of the whole)."""
+    k = int(np.searchsorted(-c.confidence, -conf, side="right"))  # rows with confidence >= conf
+    tp = int(c.true_positives[k - 1]) if k else 0
+    hits = int(c.centroid_hits[k - 1]) if k else 0
+    area = float(c.false_area[k - 1]) if k else 0.0
+    area_c = float(c.centroid_false_area[k - 1]) if k else 0.0
+    nan = float("nan")
+    pixels = max(c.pixels, 1.0)
+    fp = k - tp
+    recall = tp / c.targets if c.targets else nan
+    return OperatingPoint(
+        conf=float(conf), precision=tp / k if k else nan, recall=recall,
+        f1=2 * tp / (2 * tp + fp + (c.targets - tp)) if c.targets else nan, pd=recall, fa=area / pixels,
+        pd_c=hits / c.targets if c.targets else nan, fa_c=area_c / pixels, detections=k, false_alarms=fp,
+        false_alarms_per_image=fp / max(c.images, 1), false_alarms_per_mpix=fp / (pixels / 1e6))
+
+
+def pdfa_curve(c: Curves, thresholds: np.ndarray = PDFA_THRESHOLDS) -> dict:
+    """Pd, Fa, Pd_c, Fa_c and false alarms (count, per image, per megapixel) at each confidence threshold, as
+    JSON-ready lists (``None`` where undefined)."""
+    points = [operating_point(c, float(t)) for t in thresholds]
+    keys = ("pd", "fa", "pd_c", "fa_c", "false_alarms", "false_alarms_per_image", "false_alarms_per_mpix")
+    curve = {"thresholds": [float(t) for t in thresholds]}
+    for k in keys:
+        curve[k] = [v[k] for v in (p.as_dict() for p in points)]
+    return {**curve, "images": c.images, "targets": c.targets, "megapixels": c.pixels / 1e6}
 
 
 @dataclass
@@ -118,15 +193,20 @@ class Metrics:
     images: int
     targets: int
     curves: Curves | None = field(default=None, repr=False)
+    at_conf: OperatingPoint | None = None
 
     def as_dict(self) -> dict:
-        d = asdict(self)
-        d.pop("curves")
-        return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in d.items()}
+        """``metrics.json``'s keys (SPEC §7), NaN as ``None``; plus ``at_conf`` when an operating point was asked."""
+        d = _nan_to_none({f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("curves", "at_conf")})
+        if self.at_conf is not None:
+            d["at_conf"] = self.at_conf.as_dict()
+        return d
 
 
-def evaluate(preds: list[np.ndarray], targets: list[np.ndarray], sizes: list[tuple[int, int]]) -> Metrics:
-    """Metrics of a split; ``preds[i]``, ``targets[i]``, ``sizes[i]`` describe image i (see module doc)."""
+def evaluate(preds: list[np.ndarray], targets: list[np.ndarray], sizes: list[tuple[int, int]],
+             conf: float | None = None) -> Metrics:
+    """Metrics of a split; ``preds[i]``, ``targets[i]``, ``sizes[i]`` describe image i (see module doc). With
+    ``conf``, also the operating point of the detections scoring at least ``conf`` (``Metrics.at_conf``)."""
     n_images = len(sizes)
     total_pixels = float(sum(h * w for h, w in sizes))
     rows = []  # per prediction: score, class, image, tp at 10 thresholds, centroid hit, clipped area
@@ -154,14 +234,16 @@ def evaluate(preds: list[np.ndarray], targets: list[np.ndarray], sizes: list[tup
     precision = tpc / np.maximum(tpc + fpc, 1)
     recall = tpc / n_targets if n_targets else np.zeros(len(tpc))
     f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
-    curves = Curves(table[:, 0], precision, recall, f1)
+    hit_c = table[:, 13].astype(bool)
+    curves = Curves(table[:, 0], precision, recall, f1, tpc, np.cumsum(np.where(tp50, 0.0, table[:, 14])),
+                    np.cumsum(hit_c), np.cumsum(np.where(hit_c, 0.0, table[:, 14])), n_images, n_targets, total_pixels)
     if n_targets and len(table):
         last = np.r_[table[1:, 0] != table[:-1, 0], True]  # cut only between distinct scores
         k = int(np.argmax(np.where(last, f1, -1.0)))
-        kept, conf = table[: k + 1], float(table[k, 0])
+        kept, best_conf = table[: k + 1], float(table[k, 0])
         p, r, f = float(precision[k]), float(recall[k]), float(f1[k])
     else:  # no operating point: with no targets every prediction is a false alarm; with no predictions, nothing is
-        kept, conf = table, 0.0
+        kept, best_conf = table, 0.0
         nan = float("nan")
         p, r, f = (0.0 if len(table) else nan, nan, nan) if not n_targets else (0.0, 0.0, 0.0)
     false_area = kept[~kept[:, 3].astype(bool), 14].sum()
@@ -169,21 +251,32 @@ def evaluate(preds: list[np.ndarray], targets: list[np.ndarray], sizes: list[tup
     pixels = max(total_pixels, 1.0)
     pd_c = float(hits.sum()) / n_targets if n_targets else float("nan")
     return Metrics(p, r, f, ap50, ap50_95, r, float(false_area) / pixels, pd_c, float(kept[~hits, 14].sum()) / pixels,
-                   conf, n_images, n_targets, curves)
+                   best_conf, n_images, n_targets, curves, None if conf is None else operating_point(curves, conf))
 
 
 def format_table(m: Metrics, ms_per_image: float | None = None) -> str:
-    """The metrics as a one-row table with its definitions on the line below."""
-    cols = ["images", "targets", "P", "R", "F1", "AP50", "AP50:95", "Pd", "Fa(e-4)", "Pd_c", "Fa_c(e-4)", "conf"]
+    """The metrics as a table: the F1-maximising point, the ``--conf`` point when evaluated (``m.at_conf``), and
+    the definitions on the line below."""
+    cols = ["point", "images", "targets", "P", "R", "F1", "AP50", "AP50:95", "Pd", "Fa(e-4)", "Pd_c", "Fa_c(e-4)",
+            "FA/img", "FA/Mpix", "conf"]
 
     def num(v: float | None, scale: float = 1.0) -> str:
         return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v * scale:.3f}"
 
-    vals = [str(m.images), str(m.targets), num(m.precision), num(m.recall), num(m.f1), num(m.ap50), num(m.ap50_95),
-            num(m.pd), num(m.fa, 1e4), num(m.pd_c), num(m.fa_c, 1e4), num(m.conf_threshold)]
+    best = operating_point(m.curves, m.conf_threshold) if m.curves is not None else None
+    rows = [["max F1", str(m.images), str(m.targets), num(m.precision), num(m.recall), num(m.f1), num(m.ap50),
+             num(m.ap50_95), num(m.pd), num(m.fa, 1e4), num(m.pd_c), num(m.fa_c, 1e4),
+             num(best.false_alarms_per_image if best else None), num(best.false_alarms_per_mpix if best else None),
+             num(m.conf_threshold)]]
+    if m.at_conf is not None:
+        a = m.at_conf
+        rows.append(["at conf", "", "", num(a.precision), num(a.recall), num(a.f1), "", "", num(a.pd), num(a.fa, 1e4),
+                     num(a.pd_c), num(a.fa_c, 1e4), num(a.false_alarms_per_image), num(a.false_alarms_per_mpix),
+                     num(a.conf)])
     if ms_per_image is not None:
         cols.append("ms/img")
-        vals.append(f"{ms_per_image:.1f}")
-    widths = [max(len(c), len(v)) for c, v in zip(cols, vals)]
-    return "\n".join([" ".join(c.rjust(w) for c, w in zip(cols, widths)),
-                      " ".join(v.rjust(w) for v, w in zip(vals, widths)), DEFINITIONS])
+        rows[0].append(f"{ms_per_image:.1f}")
+        rows[1:] = [r + [""] for r in rows[1:]]
+    widths = [max(len(c), *(len(r[j]) for r in rows)) for j, c in enumerate(cols)]
+    return "\n".join([" ".join(v.rjust(w) for v, w in zip(line, widths)).rstrip() for line in [cols, *rows]]
+                     + [DEFINITIONS])

@@ -108,6 +108,43 @@ def plot_f1_curve(confidence: np.ndarray, f1: np.ndarray, chosen: float | None, 
     return save_figure(fig, path)
 
 
+def plot_pdfa_curve(curve: dict, at_conf: dict | None, path: Path) -> Path:
+    """Left: Pd against Fa (log axis) over the confidence grid of ``curve`` (:func:`fscfnet.metrics.pdfa_curve`);
+    right: false alarms per image against confidence (log axis). ``at_conf`` (an operating point's dict) is marked
+    on both. Points with Fa or false alarms of 0 cannot sit on a log axis and are left out; without targets the
+    left panel says so."""
+    fig = Figure(figsize=(10, 4.2))
+    left, right = fig.subplots(1, 2)
+    t = np.array(curve["thresholds"], float)
+    fa = np.array([np.nan if v is None else v for v in curve["fa"]], float)
+    pd = np.array([np.nan if v is None else v for v in curve["pd"]], float)
+    per_img = np.array(curve["false_alarms_per_image"], float)
+    ok = (fa > 0) & np.isfinite(pd)
+    left.plot(fa[ok], pd[ok], color="#3b75af", lw=1.5, marker=".", ms=3)
+    if at_conf and at_conf.get("pd") is not None and at_conf["fa"] > 0:
+        left.plot([at_conf["fa"]], [at_conf["pd"]], "o", color="#c0392b", label=f"conf {at_conf['conf']:.3g}")
+        left.legend(loc="lower right")
+    if not curve["targets"]:
+        left.text(0.5, 0.5, "no targets in this split: Pd undefined", ha="center", va="center",
+                  transform=left.transAxes)
+    if ok.any():
+        left.set_xscale("log")
+    left.set(ylim=(0, 1.02), xlabel="Fa (false-alarm pixels / image pixels)", ylabel="Pd (recall, IoU 0.5)",
+             title="Pd-Fa over confidence thresholds")
+    pos = per_img > 0
+    right.plot(t[pos], per_img[pos], color="#c0392b", lw=1.5)
+    if at_conf and at_conf["false_alarms_per_image"] > 0:
+        right.plot([at_conf["conf"]], [at_conf["false_alarms_per_image"]], "o", color="#3b75af",
+                   label=f"conf {at_conf['conf']:.3g}: {at_conf['false_alarms_per_image']:.3g} / image")
+        right.legend(loc="upper right")
+    if pos.any():
+        right.set_yscale("log")
+    right.set(xlim=(0, 1), xlabel="confidence threshold", ylabel="false alarms per image",
+              title=f"False alarms ({curve['images']} images, {curve['megapixels']:.3g} Mpix)")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
 def plot_comparison(rows: list[dict], path: Path, metrics: tuple[str, ...] = ("ap50", "ap50_95", "f1")) -> Path:
     """Grouped bars: one panel per dataset, one group per model, one bar per metric (rows as in results.json)."""
     datasets = list(dict.fromkeys(r["data"] for r in rows))
