@@ -122,8 +122,8 @@ def validate_model(model: InferenceModel, data: str | None = None, split: str = 
     dataset = IRSTDDataset(cfg, split, imgsz, channels=model.ch, log=log)
     log(dataset.summary)
     v = validate(model, dataset, batch, workers, min(conf, at_conf))
-    v.metrics.at_conf = operating_point(v.metrics.curves, at_conf)
     v.imgsz = imgsz
+    v.metrics.at_conf = operating_point(v.metrics.curves, at_conf)
     if save_dir is not None:
         metrics = v.metrics_dict()
         write_json(save_dir / "metrics.json", metrics)
@@ -131,8 +131,8 @@ def validate_model(model: InferenceModel, data: str | None = None, split: str = 
             write_json(save_dir / "predictions.json", coco_predictions(v))
         c = v.metrics.curves
         plot_pr_curve(c.recall, c.precision, metrics["ap50"], save_dir / "PR_curve.png")
+        plot_f1_curve(c.confidence, c.f1, metrics["conf_threshold"], save_dir / "F1_curve.png")
         curve = pdfa_curve(c)
         write_json(save_dir / "PdFa_curve.json", curve)
         plot_pdfa_curve(curve, metrics["at_conf"], save_dir / "PdFa_curve.png")
-        plot_f1_curve(c.confidence, c.f1, metrics["conf_threshold"], save_dir / "F1_curve.png")
     return v
