@@ -28,14 +28,17 @@ class DFL(nn.Module):
 
 def make_anchors(feats: list[torch.Tensor], strides: torch.Tensor, offset: float = 0.5
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Anchor centres in grid units ``(A, 2)`` (x, y) and their strides ``(A, 1)`` for per-level maps."""
+    """Anchor centres in grid units ``(A, 2)`` (x, y) and their strides ``(A, 1)`` for per-level maps.
+
+    Built by ``new_ones``/``cumsum`` on each map rather than ``arange(..., device=...)``: ``torch.jit.trace`` records
+    no device constant then, so a TorchScript export traced on the CPU also runs on CUDA. Same values (integer
+    counts plus ``offset``, exact in float32)."""
     points, stride_list = [], []
     for f, s in zip(feats, strides):
-        h, w = f.shape[-2:]
-        sy, sx = torch.meshgrid(torch.arange(h, device=f.device, dtype=f.dtype) + offset,
-                                torch.arange(w, device=f.device, dtype=f.dtype) + offset, indexing="ij")
+        ones = f.new_ones(f.shape[-2:])  # (H, W), f's device and dtype
+        sx, sy = ones.cumsum(1) - (1 - offset), ones.cumsum(0) - (1 - offset)  # column / row index + offset
         points.append(torch.stack((sx, sy), -1).view(-1, 2))
-        stride_list.append(torch.full((h * w, 1), 1.0, device=f.device, dtype=f.dtype) * s)
+        stride_list.append(ones.view(-1, 1) * s)
     return torch.cat(points), torch.cat(stride_list)
 
 
