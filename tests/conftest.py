@@ -24,11 +24,13 @@ def _seeded() -> None:
 SHARED_DATASETS = ROOT.parent / "shared" / "datasets"
 
 
-def shared_dataset(name: str) -> Path:
-    """Path of a real dataset beside the checkout; skips the test (with the reason) when it is absent."""
+def shared_dataset(name: str, marker: str = "images") -> Path:
+    """Path of a real dataset beside the checkout; skips the test (with the reason) when it is absent.
+    ``marker``: the folder whose presence shows it is there (IRSTD-1K's upstream layout has ``IRSTD1k_Img``)."""
     path = SHARED_DATASETS / name
-    if not (path / "images").is_dir():
-        pytest.skip(f"real dataset {name} not found at {path} (only present beside the developers' checkout)")
+    if not (path / marker).is_dir():
+        pytest.skip(f"real dataset {name} not found at {path} (no {marker}/; only present beside the developers' "
+                    f"checkout)")
     return path
 
 

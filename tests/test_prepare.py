@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ from scipy import ndimage
 
 from conftest import ROOT, shared_dataset
 from fscfnet.data.labels import read_index, read_yolo_labels
-from fscfnet.data.prepare import prepare
+from fscfnet.data.prepare import find_source, main as prepare_main, prepare
 from fscfnet.errors import DatasetError, UserError
 
 
@@ -163,3 +164,90 @@ def test_destination_rules(tmp_path):
     (src / "img_idx" / "test_X.txt").write_text("b\nnope\n")
     with pytest.raises(DatasetError, match="1 listed images have no image file: nope"):
         prepare(src, tmp_path / "out2")
+
+
+# IRSTD-1K images chosen for what they exercise: colour PNGs (XDU1000, XDU992, XDU999), masks whose grey-only
+# specks the > 127 rule drops (XDU0, XDU325 with two targets, XDU337), other grey masks, and the first few of
+# each split file.
+IRSTD1K_SLICE = ["XDU1000", "XDU992", "XDU999", "XDU0", "XDU325", "XDU337", "XDU105", "XDU109", "XDU11",
+                 "XDU514", "XDU646", "XDU904", "XDU189", "XDU935", "XDU672"]
+
+
+def _slice_lines(path, stems):
+    """The lines of an index file that name ``stems``, byte for byte (line ends kept)."""
+    return b"".join(line for line in path.read_bytes().splitlines(keepends=True) if line.strip().decode() in stems)
+
+
+def test_prepare_irstd1k_upstream_slice_matches_independent_components(tmp_path):
+    src = shared_dataset("IRSTD-1K", marker="IRSTD1k_Img")
+    # the full source: BasicIRSTD's img_idx/ (CRLF train file) wins over IRSTD-1K's own trainval.txt/test.txt
+    full = find_source(src, "masks")
+    assert full.layout == "IRSTD-1K" and {k: len(v) for k, v in full.splits.items()} == {"train": 800, "test": 201}
+    assert full.split_files["train"].name == "train_IRSTD-1K.txt" and not full.warnings
+    assert b"\r\n" in full.split_files["train"].read_bytes() and not any("\r" in s for s in full.splits["train"])
+
+    part = tmp_path / "IRSTD-1k"
+    for sub in ("IRSTD1k_Img", "IRSTD1k_Label", "img_idx"):
+        (part / sub).mkdir(parents=True)
+    for stem in IRSTD1K_SLICE:
+        for sub in ("IRSTD1k_Img", "IRSTD1k_Label"):
+            shutil.copy(src / sub / f"{stem}.png", part / sub)
+    for name in ("img_idx/train_IRSTD-1K.txt", "img_idx/test_IRSTD-1K.txt", "trainval.txt", "test.txt"):
+        (part / name).write_bytes(_slice_lines(src / name, set(IRSTD1K_SLICE)))
+    s = prepare(part, tmp_path / "IRSTD-1K")
+    dst = tmp_path / "IRSTD-1K"
+
+    assert s["layout"] == "IRSTD-1K" and s["images"] == len(IRSTD1K_SLICE) and s["warnings"] == []
+    assert s["split_files"] == {"train": "img_idx/train_IRSTD-1K.txt", "test": "img_idx/test_IRSTD-1K.txt"}
+    assert s["splits"] == {"train": 11, "test": 4}  # XDU999, XDU189, XDU935, XDU672 are test images
+    assert s["images_by_channels"] == {"1": 12, "3": 3}
+    assert s["grey_masks"] >= 6 and s["faint_components_dropped"] == 3
+    out = dst / "img_idx" / "train_IRSTD-1K.txt"
+    assert out.read_bytes() == (part / "img_idx" / "train_IRSTD-1K.txt").read_bytes() and b"\r\n" in out.read_bytes()
+    targets = 0
+    for stem in IRSTD1K_SLICE:
+        shape = cv2.imread(str(dst / "images" / f"{stem}.png"), cv2.IMREAD_UNCHANGED).shape[:2]
+        got = sorted(tuple(row[1:]) for row in read_yolo_labels(dst / "labels" / f"{stem}.txt", 1))
+        ref = _reference_boxes(src / "IRSTD1k_Label" / f"{stem}.png", shape)
+        assert len(got) == len(ref) and np.allclose(got, ref, atol=2e-6), stem
+        targets += len(got)
+    assert targets == s["targets"] and s["empty_images"] == 0
+    assert sum(s["split_targets"].values()) == targets
+
+
+def test_differing_split_files_warn_and_basicirstd_wins(tmp_path):
+    src = tmp_path / "IRSTD-1k"
+    _mask_source(src, ["a", "b", "c"], "IRSTD1k_Img", "IRSTD1k_Label")
+    _splits(src, ["a", "b"], ["c"], names=("train_IRSTD-1K.txt", "test_IRSTD-1K.txt"))
+    (src / "trainval.txt").write_text("a\r\n")
+    (src / "test.txt").write_text("b\r\nc\r\n")
+    s = prepare(src, tmp_path / "out")
+    assert s["splits"] == {"train": 2, "test": 1} and s["split_files"]["train"] == "img_idx/train_IRSTD-1K.txt"
+    assert len(s["warnings"]) == 1 and "trainval.txt + test.txt (IRSTD-1K) split the images otherwise (1 / 2)" in \
+        s["warnings"][0] and "using img_idx/train_IRSTD-1K.txt + img_idx/test_IRSTD-1K.txt (BasicIRSTD, 2 / 1)" in \
+        s["warnings"][0]
+    (src / "trainval.txt").write_text("b\r\na\r\n")  # the same split in another order and line ends: no warning
+    (src / "test.txt").write_text("c\n")
+    assert prepare(src, tmp_path / "out2")["warnings"] == []
+
+
+def test_stats_out_writes_the_printed_statistics_and_the_command(tmp_path, capsys):
+    src = tmp_path / "src"
+    _mask_source(src, ["a", "b", "c"])
+    (src / "masks" / "c.png").write_bytes(cv2.imencode(".png", np.zeros((30, 40), np.uint8))[1].tobytes())
+    _splits(src, ["a", "b"], ["c"])
+    stats = tmp_path / "results" / "stats.json"
+    argv = [str(src), "--dst", str(tmp_path / "X"), "--stats-out", str(stats)]
+    assert prepare_main(argv) == 0
+    printed = capsys.readouterr().out
+    d = json.loads(stats.read_text())
+    assert d["command"] == "python -m fscfnet.data.prepare " + " ".join(argv)
+    # by hand: a and b hold a 2x2 target and a 1-px one each (the grey 100 px is below the threshold); c is empty
+    assert (d["images"], d["splits"], d["targets"], d["split_targets"], d["empty_images"]) == (
+        3, {"train": 2, "test": 1}, 4, {"train": 4, "test": 0}, 1)
+    assert d["width_px_p5_p50_p95"] == pytest.approx([1.0, 1.5, 2.0]) and d["grey_masks"] == 2
+    assert d["faint_components_dropped"] == 2 and d["dst"] == str(tmp_path / "X")
+    assert "images 3 (train 2, test 1), targets 4 (train 4, test 0), empty images 1" in printed
+    assert "p5 / p50 / p95: 1.0 / 1.5 / 2.0" in printed
+    assert prepare_main([str(src), "--dst", str(tmp_path / "Y"), "--stats-out", str(tmp_path)]) == 2
+    assert "--stats-out" in capsys.readouterr().err and not (tmp_path / "Y").exists()
