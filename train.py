@@ -13,14 +13,14 @@ from pathlib import Path
 
 import yaml
 
-from fscfnet.engine.config import OPTIMIZERS, SCHEDULES, TrainConfig, load_train_config
+from fscfnet.engine.config import AMP_MODES, OPTIMIZERS, SCHEDULES, TrainConfig, load_train_config
 from fscfnet.engine.trainer import Trainer
 from fscfnet.errors import UserError
 from fscfnet.utils.cli import run_cli
 from fscfnet.utils.config import parse_overrides
 
 FLAGS = ("model", "data", "epochs", "imgsz", "batch", "workers", "optimizer", "lr0", "seed", "weights", "patience",
-         "close_mosaic", "project", "name", "device", "schedule")
+         "close_mosaic", "project", "name", "device", "schedule", "amp", "deterministic")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -32,7 +32,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--epochs", type=int, help="default: the dataset's suggestion, else 100")
     ap.add_argument("--imgsz", type=int, help="square training size (default: the dataset's suggestion, else 640)")
     ap.add_argument("--batch", type=int, help=f"total batch size over all processes (default {d.batch})")
-    ap.add_argument("--workers", type=int, help=f"loader processes per training process (default {d.workers})")
+    ap.add_argument("--workers", type=int, help="loader processes per training process (default: min(8, CPUs per process))")
     ap.add_argument("--optimizer", choices=OPTIMIZERS,
                     help="auto (default): AdamW for runs under 10,000 optimizer steps, SGD otherwise")
     ap.add_argument("--lr0", type=float, help="initial learning rate (default 0.01 SGD, 0.002 AdamW)")
@@ -45,7 +45,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--close-mosaic", type=int, help=f"turn mosaic off for the last N epochs ({d.close_mosaic})")
     ap.add_argument("--project", help=f"default {d.project}")
     ap.add_argument("--name", help=f"run name, auto-incremented (default {d.name})")
-    ap.add_argument("--device", help="auto (CUDA when available), cpu, 0, 0,1")
+    ap.add_argument("--device", help="auto (CUDA when available), cpu, cuda, 0; several GPUs: torchrun (see above)")
+    ap.add_argument("--amp", choices=AMP_MODES, help="mixed precision: auto (default: fp16 on CUDA, off on CPU), fp16, bf16, off")
+    ap.add_argument("--deterministic", action=argparse.BooleanOptionalAction,
+                    help="deterministic kernels (default: on for CPU; off on CUDA, where cuDNN autotunes)")
     ap.add_argument("--cfg", type=Path, help="YAML of TrainConfig values (flags override it)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="any other setting, e.g. loss.nwd_ratio=1.0 augment.mosaic=0 warmup_epochs=1")
@@ -83,7 +86,7 @@ def run(args: argparse.Namespace) -> None:
         resume = newest_last(cfg.project) if args.resume == "auto" else Path(args.resume)
     trainer = Trainer(cfg, resume=resume)
     best = trainer.train()
-    if trainer.main and best:
+    if trainer.is_main and best:
         print(f"best epoch {best['epoch']}: AP50 {best['ap50'] or 0:.3f}, AP50:95 {best['ap50_95'] or 0:.3f}, "
               f"P {best['precision'] or 0:.3f}, R {best['recall'] or 0:.3f}; weights in {trainer.wdir}")
 

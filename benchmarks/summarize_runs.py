@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fscfnet.engine.results import read_rows  # noqa: E402
-from fscfnet.utils.checkpoint import load_checkpoint  # noqa: E402
+from fscfnet.engine.checkpoint import load_checkpoint  # noqa: E402
 from fscfnet.utils.files import write_json  # noqa: E402
 from fscfnet.utils.plots import save_figure  # noqa: E402
 

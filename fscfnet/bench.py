@@ -23,7 +23,7 @@ from .engine.backends import load_inference_model
 from .errors import UserError
 from .nn import build_model
 from .nn.summary import count_gflops, count_params
-from .utils.checkpoint import save_checkpoint
+from .engine.checkpoint import save_checkpoint
 from .utils.cli import run_cli
 from .utils.device import select_device
 from .utils.files import write_json

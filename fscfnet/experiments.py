@@ -28,7 +28,7 @@ from .engine.trainer import Trainer
 from .engine.validator import validate_model
 from .errors import UserError
 from .nn.summary import count_gflops, count_params
-from .utils.checkpoint import load_checkpoint
+from .engine.checkpoint import load_checkpoint, run_finished
 from .utils.cli import run_cli
 from .utils.config import parse_overrides
 from .utils.device import select_device
@@ -68,7 +68,7 @@ def check_plan(root: Path, plan: dict) -> None:
     atomic_write_text(path, yaml.safe_dump(plan, sort_keys=False))
 
 
-def run_pair(root: Path, data: str, model: str, plan: dict, device: str, workers: int,
+def run_pair(root: Path, data: str, model: str, plan: dict, device: str, workers: int | None,
              log: Callable[[str], None] = print) -> dict:
     """Train (or resume, or skip) one pair; returns its row of the results table (also kept in done.json)."""
     cfg_path = model_config(model)
@@ -79,20 +79,22 @@ def run_pair(root: Path, data: str, model: str, plan: dict, device: str, workers
         log(f"{data_cfg.name} / {cfg_path.stem}: done, skipped ({done})")
         return json.loads(done.read_text())
     last = run_dir / "weights" / "last.pt"
-    if last.is_file():
+    if last.is_file() and run_finished(load_checkpoint(last)):  # stopped after training, before done.json
+        log(f"{data_cfg.name} / {cfg_path.stem}: training had finished; validating its best.pt")
+    elif last.is_file():
         log(f"{data_cfg.name} / {cfg_path.stem}: resuming {last}")
-        trainer = Trainer(load_train_config({"device": device, "workers": workers}), resume=last, log=log)
+        Trainer(load_train_config({"device": device, "workers": workers}), resume=last, log=log).train()
     else:
         shutil.rmtree(run_dir, ignore_errors=True)  # an attempt that died before its first checkpoint
         values = {**plan["settings"], "model": str(cfg_path), "data": data, "epochs": plan["epochs"],
                   "imgsz": plan["imgsz"], "batch": plan["batch"], "seed": plan["seed"], "device": device,
                   "workers": workers, "project": str(run_dir.parent), "name": run_dir.name, "exist_ok": True}
         log(f"{data_cfg.name} / {cfg_path.stem}: training")
-        trainer = Trainer(load_train_config(values, "experiment settings"), log=log)
-    trainer.train()
+        Trainer(load_train_config(values, "experiment settings"), log=log).train()
     best = run_dir / "weights" / "best.pt"
     loaded = load_inference_model(best, select_device(device))
-    v = validate_model(loaded, data, "test", plan["imgsz"], plan["batch"], workers, log=log)
+    v = validate_model(loaded, data, "test", plan["imgsz"], plan["batch"],
+                       load_train_config({"workers": workers}).resolve_workers(), log=log)
     fused = loaded.module  # the fused inference graph just validated
     row = {"data": data_cfg.name, "model": cfg_path.stem, **v.metrics_dict(), "params": count_params(fused),
            "gflops": count_gflops(fused, plan["imgsz"], fused.ch, train=False), "epochs": plan["epochs"],
@@ -125,7 +127,7 @@ def format_results(rows: list[dict], plan: dict) -> str:
 
 
 def run_experiments(models: list[str], datasets: list[str], epochs: int, imgsz: int, batch: int = 16,
-                    seed: int = 0, settings: dict | None = None, device: str = "auto", workers: int = 2,
+                    seed: int = 0, settings: dict | None = None, device: str = "auto", workers: int | None = None,
                     project: Path = Path("runs/experiments"), name: str = "exp",
                     log: Callable[[str], None] = print) -> list[dict]:
     """Every pair of ``datasets`` x ``models`` (resumably); writes results.md/json and comparison.png."""
@@ -156,7 +158,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--imgsz", type=int, default=640)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=None, help="loader processes (default: min(8, CPUs))")
     ap.add_argument("--device", default="auto", help="auto, cpu, or a CUDA index such as 0")
     ap.add_argument("--project", type=Path, default=Path("runs/experiments"))
     ap.add_argument("--name", default="exp", help="experiment folder; the same name resumes it")

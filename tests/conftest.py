@@ -61,7 +61,7 @@ def untrained_checkpoint(path: Path, cfg: str = "yolov10n", data: str | Path = "
     calibrated on random images (with the initial ones, activations vanish and every score ties), then the
     one-to-one class outputs set to ``weight_scale`` x their weights and ``bias``."""
     from fscfnet import build_model
-    from fscfnet.utils.checkpoint import save_checkpoint
+    from fscfnet.engine.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     model = build_model(ROOT / "cfg" / "models" / f"{cfg}.yaml", nc=1)

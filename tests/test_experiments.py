@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, tiny_demo_yaml, wait_for
 from fscfnet.engine.results import read_rows
 from fscfnet.experiments import main
-from fscfnet.utils.checkpoint import load_checkpoint
+from fscfnet.engine.checkpoint import load_checkpoint
 
 
 def test_runner_resumes_after_kill_without_retraining_finished_pairs(tmp_path, capsys):
@@ -74,3 +74,25 @@ def test_runner_refuses_changed_settings_and_unknown_models(tmp_path, capsys):
 def test_set_needs_key_and_value(tmp_path, capsys, bad):
     assert main(["--models", "yolov10n", "--data", "demo", "--set", bad, "--project", str(tmp_path)]) == 2
     assert "expected KEY=VALUE" in capsys.readouterr().err
+
+
+def test_rerun_after_a_kill_between_the_last_epoch_and_done_json_finishes_the_grid(tmp_path, capsys):
+    """Killed during the final validation (last.pt at the final epoch, no done.json), or after an early stop:
+    the same command must finish the pair without training it again."""
+    data = tiny_demo_yaml(tmp_path, n_train=8, n_test=4)
+    args = ["--models", "yolov10n", "--data", str(data), "--epochs", "4", "--imgsz", "64", "--batch", "4",
+            "--workers", "0", "--device", "cpu", "--project", str(tmp_path / "exp"), "--name", "t",
+            "--set", "patience=1"]  # AP stays 0 on this tiny set: stops early after epoch 2
+    assert main(args) == 0
+    pair = tmp_path / "exp" / "t" / "demo" / "yolov10n"
+    first = json.loads((pair / "done.json").read_text())
+    assert [int(r["epoch"]) for r in read_rows(pair / "results.csv")] == [1, 2]
+    (pair / "done.json").unlink()
+    stamp = (pair / "weights" / "last.pt").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "training had finished" in capsys.readouterr().out
+    assert (pair / "weights" / "last.pt").stat().st_mtime_ns == stamp  # not trained again
+    assert [int(r["epoch"]) for r in read_rows(pair / "results.csv")] == [1, 2]
+    again = json.loads((pair / "done.json").read_text())
+    assert {k: again[k] for k in ("ap50", "best_epoch", "params")} == {k: first[k] for k in ("ap50", "best_epoch", "params")}

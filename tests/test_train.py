@@ -17,7 +17,7 @@ from conftest import ROOT, tiny_demo_yaml, wait_for
 from fscfnet import build_model
 from fscfnet.engine.results import read_rows
 from fscfnet.utils.boxes import box_quality, ciou, nwd
-from fscfnet.utils.checkpoint import load_checkpoint
+from fscfnet.engine.checkpoint import load_checkpoint
 from fscfnet.utils.loss import LossConfig, V10DetectionLoss
 
 FSCFNET = str(ROOT / "cfg" / "models" / "fscfnet.yaml")
@@ -86,25 +86,51 @@ def test_two_runs_with_one_seed_write_identical_results(tiny, tmp_path):
     assert (tmp_path / "a" / "results.csv").read_text() == (tmp_path / "b" / "results.csv").read_text()
 
 
-def test_forced_nan_stops_with_epoch_and_batch_and_keeps_last_checkpoint(tiny, tmp_path, monkeypatch, capsys):
+def _nan_from(monkeypatch, first: int, last: int = 10**9) -> None:
+    """Make the loss of batches ``first`` .. ``last`` (counted over the run, from 1) NaN."""
     calls = {"n": 0}
     original = V10DetectionLoss.__call__
 
     def sometimes_nan(self, outputs, targets, size):
         calls["n"] += 1
         loss, parts = original(self, outputs, targets, size)
-        return (loss * float("nan"), parts) if calls["n"] > 2 else (loss, parts)  # 2 batches = epoch 1
+        return (loss * float("nan"), parts) if first <= calls["n"] <= last else (loss, parts)
 
     monkeypatch.setattr(V10DetectionLoss, "__call__", sometimes_nan)
+
+
+def test_nonfinite_losses_in_a_row_stop_with_epoch_and_batch_and_keep_last_checkpoint(tiny, tmp_path, monkeypatch,
+                                                                                     capsys):
+    _nan_from(monkeypatch, 3)  # 2 batches = epoch 1; every batch from epoch 2 on is NaN
     assert train.main(_args(tiny, tmp_path, "--epochs", "3", "--name", "n")) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "non-finite loss at epoch 2, batch 0" in err and "keeps epoch 1" in err
-    assert load_checkpoint(tmp_path / "n" / "weights" / "last.pt")["epoch"] == 0
+    assert err.count("\n") == 1 and "non-finite loss from epoch 2, batch 0" in err, err
+    assert "3 optimizer steps in a row skipped" in err and "keeps epoch 2" in err
+    ckpt = load_checkpoint(tmp_path / "n" / "weights" / "last.pt")
+    assert ckpt["epoch"] == 1  # epoch 2 ended (its steps skipped); epoch 3 stopped at its first batch
+    rows = read_rows(tmp_path / "n" / "results.csv")
+    assert rows[1]["box_o2m"] == "nan" and float(rows[0]["box_o2m"]) > 0  # no finite batch in epoch 2
+
+
+def test_one_nonfinite_step_is_skipped_and_training_goes_on(tiny, tmp_path, monkeypatch):
+    _nan_from(monkeypatch, 3, 3)
+    assert train.main(_args(tiny, tmp_path, "--epochs", "2", "--name", "s", "--set", "warmup_epochs=0",
+                            "nbs=8")) == 0
+    ref = tmp_path / "ref"
+    monkeypatch.undo()
+    assert train.main(_args(tiny, tmp_path, "--epochs", "2", "--name", "ref", "--set", "warmup_epochs=0",
+                            "nbs=8")) == 0
+    skipped = load_checkpoint(tmp_path / "s" / "weights" / "last.pt")
+    full = load_checkpoint(ref / "weights" / "last.pt")
+    assert skipped["epoch"] == full["epoch"] == 1
+    assert skipped["ema_updates"] == full["ema_updates"] - 1  # exactly the one NaN step was not taken
+    rows = read_rows(tmp_path / "s" / "results.csv")
+    assert all(math.isfinite(float(r["box_o2m"])) for r in rows)  # the NaN batch is left out of the means
 
 
 def test_weights_load_matching_tensors_and_report_the_count(tiny, tmp_path, capsys):
     src = tmp_path / "src.pt"
-    from fscfnet.utils.checkpoint import save_checkpoint
+    from fscfnet.engine.checkpoint import save_checkpoint
     save_checkpoint(src, build_model(YOLO, nc=3), ["a", "b", "c"])
     assert train.main(_args(tiny, tmp_path, "--epochs", "1", "--name", "w", "--weights", str(src))) == 0
     out = capsys.readouterr().out
@@ -144,19 +170,35 @@ def test_resume_after_kill_9_mid_epoch_gives_unique_epoch_rows(tiny, tmp_path):
     assert train.main(["--resume", str(last), "--device", "cpu"]) == 2  # already finished
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_ctrl_c_or_sigterm_saves_last_and_exits_cleanly(tiny, tmp_path, sig):
-    cmd = [sys.executable, "train.py", *_args(tiny, tmp_path, "--epochs", "50", "--name", "c", "--batch", "2")]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_interrupted_after_epoch_1_and_resumed_equals_uninterrupted(tiny, tmp_path, sig):
+    """SIGTERM (kill, job schedulers) or Ctrl-C after epoch 1 of 3, then --resume: the final weights (EMA and
+    training), optimizer state and results.csv equal those of a run that was never interrupted."""
+    # 8 batches per epoch, a step every 3: the gradients of 2 batches are pending at each epoch's end
+    args = _args(tiny, tmp_path, "--epochs", "3", "--batch", "2", "--set", "warmup_epochs=0", "nbs=6")
+    assert train.main([*args, "--name", "ref"]) == 0
+    proc = subprocess.Popen([sys.executable, "train.py", *args, "--name", "cut"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    last = tmp_path / "cut" / "weights" / "last.pt"
     try:
-        assert wait_for(lambda: (tmp_path / "c" / "train_batch0.jpg").is_file())
-        time.sleep(0.5)
+        assert wait_for(last.is_file)  # epoch 1 committed
         proc.send_signal(sig)
         out, _ = proc.communicate(timeout=120)
     finally:
         proc.kill()
-    assert proc.returncode == 130 and "interrupted in epoch" in out and "Traceback" not in out
-    assert "optimizer" in load_checkpoint(tmp_path / "c" / "weights" / "last.pt")
+    assert proc.returncode == 130 and "Traceback" not in out, out[-2000:]
+    cut_at = load_checkpoint(last)["epoch"]
+    assert cut_at < 2 and f"interrupted in epoch {cut_at + 2}" in out and "redoes epoch" in out
+    assert [int(r["epoch"]) for r in read_rows(tmp_path / "cut" / "results.csv")] == list(range(1, cut_at + 2))
+    assert train.main(["--resume", str(last), "--workers", "0", "--device", "cpu"]) == 0
+    ref, cut = (load_checkpoint(tmp_path / n / "weights" / "last.pt") for n in ("ref", "cut"))
+    for key in ("state_dict", "train_state_dict"):
+        assert ref[key].keys() == cut[key].keys()
+        assert all(torch.equal(ref[key][k], cut[key][k]) for k in ref[key]), key
+    assert all(torch.equal(a, b) for a, b in zip(ref["optimizer"]["state"][0].values(),
+                                                 cut["optimizer"]["state"][0].values()))
+    assert (tmp_path / "ref" / "results.csv").read_text() == (tmp_path / "cut" / "results.csv").read_text()
+    assert train.main(["--resume", str(last), "--device", "cpu"]) == 2  # already finished
 
 
 def test_torchrun_two_cpu_processes_train_one_epoch(tiny, tmp_path):
@@ -167,3 +209,66 @@ def test_torchrun_two_cpu_processes_train_one_epoch(tiny, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert [r["epoch"] for r in read_rows(tmp_path / "ddp" / "results.csv")] == ["1"]
     assert "(2 processes)" in proc.stdout and load_checkpoint(tmp_path / "ddp" / "weights" / "last.pt")["epoch"] == 0
+
+
+def test_resumed_run_reports_its_best_metrics_from_before_the_resume(tiny, tmp_path, capsys):
+    """The best epoch (epoch 1: AP stays 0 on this tiny set) came before the resume: train.py still prints it."""
+    assert train.main(_args(tiny, tmp_path, "--epochs", "1", "--name", "b")) == 0
+    last = tmp_path / "b" / "weights" / "last.pt"
+    ckpt = load_checkpoint(last)
+    ckpt["train_args"]["epochs"], ckpt["finished"] = 2, False  # as if interrupted after epoch 1 of 2
+    torch.save(ckpt, last)
+    capsys.readouterr()
+    assert train.main(["--resume", str(last), "--workers", "0", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "best epoch 1: AP50" in out, out[-500:]
+
+
+def test_exist_ok_run_into_a_used_folder_starts_a_new_results_csv(tiny, tmp_path):
+    for _ in range(2):
+        assert train.main(_args(tiny, tmp_path, "--epochs", "1", "--name", "same", "--set", "exist_ok=true")) == 0
+    assert [r["epoch"] for r in read_rows(tmp_path / "same" / "results.csv")] == ["1"]
+
+
+def test_cpu_checkpoint_resumes_where_fp16_scaling_is_on(tiny, tmp_path, monkeypatch):
+    """A CPU run stores no scaler state; resuming it where the fp16 GradScaler is enabled (CUDA) must not load {}.
+    Simulated on CPU by enabling the scaler (the GradScaler is device-agnostic)."""
+    from fscfnet.engine.config import TrainConfig
+    from fscfnet.engine.trainer import Trainer
+
+    assert train.main(_args(tiny, tmp_path, "--epochs", "1", "--name", "g")) == 0
+    last = tmp_path / "g" / "weights" / "last.pt"
+    ckpt = load_checkpoint(last)
+    assert ckpt["scaler"] == {}
+    ckpt["train_args"]["epochs"], ckpt["finished"] = 2, False
+    torch.save(ckpt, last)
+    monkeypatch.setattr(TrainConfig, "resolve_amp", lambda self, device: torch.float16)
+    trainer = Trainer(TrainConfig(device="cpu", workers=0), resume=last, log=lambda s: None)
+    assert trainer.amp.scaler.is_enabled() and trainer.start_epoch == 1
+
+
+def test_checkpoint_tensors_are_copied_to_the_cpu_at_every_depth():
+    from fscfnet.engine.checkpoint import to_cpu
+
+    calls = []
+
+    class Probe(torch.Tensor):  # records where it is sent: a CUDA tensor cannot exist on this machine
+        def to(self, *args, **kwargs):
+            calls.append(args)
+            return torch.Tensor.to(torch.Tensor(self), *args, **kwargs)
+
+    t = torch.ones(2).as_subclass(Probe)
+    out = to_cpu({"state": {0: {"exp_avg": t, "step": t}}, "rng": [t, (t, 1)], "n": 3})
+    assert len(calls) == 4 and all(a[0] == "cpu" for a in calls)
+    assert out["n"] == 3 and isinstance(out["rng"][1], tuple) and out["rng"][1][1] == 1
+
+
+def test_demo_generated_twice_into_one_folder_keeps_the_first(tmp_path):
+    """Two DDP ranks generating the demo set at once: the second rename must not fail."""
+    from fscfnet.data.demo import generate_demo
+
+    generate_demo(tmp_path / "demo", n_train=2, n_test=1)
+    before = sorted(p.name for p in (tmp_path / "demo" / "images").iterdir())
+    generate_demo(tmp_path / "demo", n_train=2, n_test=1)
+    assert sorted(p.name for p in (tmp_path / "demo" / "images").iterdir()) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["demo"]  # no temporary folder left behind

@@ -17,7 +17,7 @@ from conftest import ROOT, tiny_demo_yaml, untrained_checkpoint
 from fscfnet import build_model
 from fscfnet.metrics import DEFINITIONS, PDFA_THRESHOLDS
 from fscfnet.metrics.__main__ import main as metrics_main
-from fscfnet.utils.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from fscfnet.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..errors import DatasetError
 from .augment import (AugmentConfig, filter_boxes, flip, letterbox, mosaic, photometric, random_affine,
@@ -62,7 +63,8 @@ class IRSTDDataset(Dataset):
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
         self.cfg, self.split, self.imgsz, self.augment, self.channels = cfg, split, imgsz, augment, channels
-        self.seed, self.epoch, self.mosaic_enabled = seed, 0, augment is not None and augment.mosaic > 0
+        self.seed, self.epoch = seed, 0
+        self.mosaic_until: int | None = None  # first epoch without mosaic (close_mosaic); None: mosaic throughout
         index = cfg.index_file(split)
         stems = read_index(index)
         if not stems:
@@ -102,8 +104,12 @@ class IRSTDDataset(Dataset):
         return len(self.paths)
 
     def set_epoch(self, epoch: int) -> None:
-        """Augmentation draws depend on (seed, epoch, index) only, whichever worker loads a sample."""
+        """The epoch ``dataset[i]`` samples for; loaders pass ``(epoch, i)`` keys instead (:class:`EpochSampler`)."""
         self.epoch = epoch
+
+    def mosaic_on(self, epoch: int) -> bool:
+        return self.augment is not None and self.augment.mosaic > 0 and (self.mosaic_until is None or
+                                                                         epoch < self.mosaic_until)
 
     def load(self, i: int) -> tuple[np.ndarray, float, np.ndarray]:
         """Image resized to long side ``imgsz``, the resize ratio, and its boxes (pixel corners)."""
@@ -123,7 +129,11 @@ class IRSTDDataset(Dataset):
         xy, wh = lab[:, 1:3] * (w, h), lab[:, 3:5] * (w, h)
         return np.concatenate([xy - wh / 2, xy + wh / 2], 1)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, ImageMeta]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, ImageMeta]:
+        """Sample ``key`` = index (in the epoch of :meth:`set_epoch`) or ``(epoch, index)``: ``(C, S, S)`` uint8
+        image, ``(n, 5)`` class, cx, cy, w, h (normalised) targets, and where it came from. Every random draw
+        depends only on (seed, epoch, index), so any worker, in any order, gives the same sample."""
+        epoch, i = key if isinstance(key, tuple) else (self.epoch, key)
         aug = self.augment
         classes = self.labels[i][:, 0].copy()
         if aug is None:
@@ -132,8 +142,8 @@ class IRSTDDataset(Dataset):
             boxes = boxes + np.array(pad * 2)
             meta = ImageMeta(str(self.paths[i]), tuple(self.shapes[i]), r, pad)
         else:
-            rng = np.random.default_rng([self.seed, self.epoch, i])
-            if self.mosaic_enabled and rng.random() < aug.mosaic:
+            rng = np.random.default_rng([self.seed, epoch, i])
+            if self.mosaic_on(epoch) and rng.random() < aug.mosaic:
                 idx = [i, *rng.integers(0, len(self), 3).tolist()]
                 parts = [self.load(j) for j in idx]
                 img, boxes = mosaic([p[0] for p in parts], [p[2] for p in parts], self.imgsz, rng)
@@ -166,15 +176,51 @@ def collate(batch: list[tuple[torch.Tensor, torch.Tensor, ImageMeta]]
     return torch.stack(images), torch.cat(rows).reshape(-1, 6), list(metas)
 
 
+class EpochSampler(Sampler):
+    """Yields ``(epoch, index)`` keys: a loader's workers can stay alive across epochs (persistent workers)
+    and still produce samples that depend only on (seed, epoch, index). Shuffled order: a permutation drawn from
+    ``seed + epoch`` alone (the one ``DataLoader(shuffle=True, generator=Generator().manual_seed(seed + epoch))``
+    draws). Under DDP each of ``world`` processes takes every ``world``-th key of the permutation, padded by
+    wrapping around so all take the same number, as ``DistributedSampler`` does."""
+
+    def __init__(self, n: int, shuffle: bool, seed: int = 0, rank: int = 0, world: int = 1):
+        self.n, self.shuffle, self.seed, self.rank, self.world = n, shuffle, seed, rank, world
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def order(self) -> list[int]:
+        """This process's indices for the current epoch."""
+        if not self.shuffle:
+            idx = list(range(self.n))
+        else:
+            g = torch.Generator().manual_seed(self.seed + self.epoch)
+            torch.empty((), dtype=torch.int64).random_(generator=g)  # the draw DataLoader makes for its base seed
+            idx = torch.randperm(self.n, generator=g).tolist()
+        if self.world > 1:
+            total = len(self) * self.world
+            idx = (idx * math.ceil(total / max(len(idx), 1)))[:total][self.rank::self.world]
+        return idx
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter([(self.epoch, i) for i in self.order()])
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.world)
+
+
 def build_dataloader(dataset: IRSTDDataset, batch_size: int, workers: int, shuffle: bool, seed: int = 0,
-                     sampler: torch.utils.data.Sampler | None = None) -> DataLoader:
-    """A DataLoader whose shuffling is seeded; workers are re-created each epoch so ``set_epoch`` and
-    ``mosaic_enabled`` reach them. (OpenCV's thread count is not touched in workers: after a fork, changing it
-    waits forever on the parent's thread pool.)"""
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-                      num_workers=workers, collate_fn=collate, generator=generator,
-                      pin_memory=torch.cuda.is_available(), drop_last=False, persistent_workers=False)
+                     rank: int = 0, world: int = 1, persistent: bool = False, pin_memory: bool = False) -> DataLoader:
+    """A DataLoader over :class:`EpochSampler` keys (call ``loader.sampler.set_epoch(e)`` before each epoch).
+    ``persistent``: workers stay alive across epochs. OpenCV's own thread pool is capped to one thread in this
+    (the parent) process when there are workers, before they fork: each worker then decodes on one core and
+    the workers share the CPUs (changing it inside a forked worker waits forever on the parent's pool)."""
+    if workers > 0:
+        cv2.setNumThreads(1)
+    return DataLoader(dataset, batch_size=batch_size, sampler=EpochSampler(len(dataset), shuffle, seed, rank, world),
+                      num_workers=workers, collate_fn=collate, pin_memory=pin_memory, drop_last=False,
+                      persistent_workers=persistent and workers > 0)
 
 
 def label_stats(dataset: IRSTDDataset) -> tuple[np.ndarray, np.ndarray]:

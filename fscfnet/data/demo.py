@@ -101,7 +101,12 @@ def generate_demo(root: Path, seed: int = 0, n_train: int = N_TRAIN, n_test: int
         name = root.name
         (tmp / "img_idx" / f"train_{name}.txt").write_text("".join(s + "\n" for s in stems[:n_train]))
         (tmp / "img_idx" / f"test_{name}.txt").write_text("".join(s + "\n" for s in stems[n_train:]))
-        tmp.rename(root)
+        try:
+            tmp.rename(root)
+        except OSError:
+            if not (root / "img_idx").is_dir():
+                raise
+            shutil.rmtree(tmp)  # another process (a DDP rank) finished the same set first: keep theirs
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

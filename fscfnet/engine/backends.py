@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 
 from ..errors import UserError
-from ..utils.checkpoint import load_checkpoint, model_from_checkpoint
+from .checkpoint import load_checkpoint, model_from_checkpoint
 
 META_KEY = "fscfnet"  # ONNX metadata_props key / TorchScript extra file holding the metadata JSON
 

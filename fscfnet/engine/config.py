@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
+
+import torch
 
 from ..data.augment import AugmentConfig
 from ..errors import UserError
@@ -13,7 +16,9 @@ from ..utils.loss import LossConfig
 OPTIMIZERS = ("auto", "SGD", "AdamW")
 AUTO_SGD_STEPS = 10_000  # 'auto': SGD for runs of at least this many optimizer steps, AdamW below (as Ultralytics)
 SCHEDULES = ("linear", "cosine")
+AMP_MODES = ("auto", "fp16", "bf16", "off")  # auto: fp16 on CUDA, off on CPU
 DEFAULT_LR0 = {"SGD": 0.01, "AdamW": 0.002}
+MAX_WORKERS = 8
 
 
 @dataclass
@@ -23,7 +28,7 @@ class TrainConfig:
     epochs: int | None = None  # None: the dataset config's 'epochs', else 100
     imgsz: int | None = None  # None: the dataset config's 'imgsz', else 640
     batch: int = 16
-    workers: int = 2
+    workers: int | None = None  # loader processes per training process; None: min(8, CPUs per process)
     optimizer: str = "auto"  # auto: AdamW for short runs (every IRSTD benchmark), SGD for long ones
     lr0: float | None = None  # None: 0.01 for SGD, 0.002 for AdamW
     lrf: float = 0.01  # final learning rate = lr0 * lrf
@@ -31,19 +36,23 @@ class TrainConfig:
     momentum: float = 0.937  # SGD momentum / Adam beta1
     weight_decay: float = 5e-4  # scaled by batch * accumulate / nbs
     warmup_epochs: float = 3.0
-    warmup_momentum: float = 0.8
+    warmup_momentum: float = 0.8  # SGD momentum / Adam beta1 at the first iteration
     warmup_bias_lr: float = 0.1
     nbs: int = 64  # nominal batch size: gradients accumulate up to it
     ema: bool = True
     clip_grad: float = 10.0
-    amp: bool = True  # CUDA only
+    amp: str = "auto"  # auto (fp16 on CUDA, off on CPU), fp16 (CUDA), bf16, off
+    nonfinite_patience: int = 3  # stop after this many optimizer steps in a row skipped for a non-finite loss
     close_mosaic: int = 10
     patience: int = 100
     fitness: dict = field(default_factory=lambda: {"ap50": 0.1, "ap50_95": 0.9})
     seed: int = 0
-    deterministic: bool = True
+    deterministic: bool | None = None  # None: True on CPU; False on CUDA (cuDNN autotuning on)
     cache: bool = False
     device: str = "auto"
+    sync_bn: bool = False  # DDP: synchronise BatchNorm statistics across processes
+    ddp_timeout: float = 10800.0  # seconds a collective waits (rank 0 validates and saves while others wait)
+    plot_every: int = 0  # also draw PR/F1/results plots every N epochs (0: only at the end of the run)
     weights: str | None = None
     project: str = "runs/train"
     name: str = "exp"
@@ -52,15 +61,16 @@ class TrainConfig:
     augment: dict = field(default_factory=dict)  # AugmentConfig fields, e.g. {"mosaic": 0.0}
 
     def __post_init__(self) -> None:
-        if self.optimizer not in OPTIMIZERS:
-            raise UserError(f"optimizer {self.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            raise UserError(f"schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
-        for name in ("batch", "nbs"):
+        for name, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("amp", AMP_MODES)):
+            if getattr(self, name) not in choices:
+                raise UserError(f"{name} {getattr(self, name)!r} is not one of {', '.join(choices)}")
+        for name in ("batch", "nbs", "patience", "nonfinite_patience"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.workers < 0 or self.close_mosaic < 0 or self.patience < 1:
-            raise UserError("workers and close_mosaic must be >= 0 and patience >= 1")
+        for name in ("workers", "close_mosaic", "plot_every"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise UserError(f"{name} must be >= 0, got {value}")
         unknown = set(self.fitness) - {"ap50", "ap50_95", "precision", "recall", "f1", "pd_c"}
         if unknown:
             raise UserError(f"fitness: unknown metric(s) {sorted(unknown)} (use ap50, ap50_95, precision, recall, f1, pd_c)")
@@ -71,6 +81,22 @@ class TrainConfig:
         """(optimizer, initial learning rate) for a run of ``steps`` optimizer steps."""
         name = self.optimizer if self.optimizer != "auto" else ("SGD" if steps >= AUTO_SGD_STEPS else "AdamW")
         return name, self.lr0 if self.lr0 is not None else DEFAULT_LR0[name]
+
+    def resolve_workers(self, world: int = 1) -> int:
+        """Loader processes per training process: the setting, else min(8, CPUs per process)."""
+        if self.workers is not None:
+            return self.workers
+        return min(MAX_WORKERS, max(1, (os.cpu_count() or 1) // max(world, 1)))
+
+    def resolve_amp(self, device: torch.device) -> torch.dtype | None:
+        """The autocast dtype (None: full precision). fp16 needs CUDA."""
+        mode = self.amp if self.amp != "auto" else ("fp16" if device.type == "cuda" else "off")
+        if mode == "fp16" and device.type != "cuda":
+            raise UserError(f"amp fp16 needs a CUDA device (training on {device}); use --amp bf16 or --amp off")
+        return {"fp16": torch.float16, "bf16": torch.bfloat16, "off": None}[mode]
+
+    def resolve_deterministic(self, device: torch.device) -> bool:
+        return self.deterministic if self.deterministic is not None else device.type != "cuda"
 
     def loss_config(self) -> LossConfig:
         return from_dict(LossConfig, dict(self.loss), "loss settings")
@@ -83,5 +109,9 @@ class TrainConfig:
 
 
 def load_train_config(values: dict, source: str = "arguments") -> TrainConfig:
-    """A :class:`TrainConfig` from plain values; unknown keys get a did-you-mean error naming ``source``."""
+    """A :class:`TrainConfig` from plain values; unknown keys get a did-you-mean error naming ``source``.
+    Values stored by earlier versions (``amp: true``) are read as their current equivalents."""
+    values = dict(values)
+    if isinstance(values.get("amp"), bool):
+        values["amp"] = "auto" if values["amp"] else "off"
     return from_dict(TrainConfig, values, source)

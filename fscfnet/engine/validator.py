@@ -11,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
 from ..data.config import load_data_config
 from ..data.dataset import IRSTDDataset, build_dataloader, original_targets
@@ -50,12 +51,11 @@ def _sync(device: torch.device) -> None:
 
 
 @torch.no_grad()
-def validate(model: torch.nn.Module | InferenceModel, dataset: IRSTDDataset, batch_size: int = 16, workers: int = 2,
-             conf: float = 0.001, device: torch.device | None = None, half: bool = False,
-             channels_last: bool = False) -> Validation:
+def validate(model: torch.nn.Module | InferenceModel, data: IRSTDDataset | DataLoader, batch_size: int = 16,
+             workers: int = 2, conf: float = 0.001, device: torch.device | None = None) -> Validation:
     """Run ``model`` (a module, put in eval mode, or a loaded :class:`InferenceModel`; NMS-free
-    ``(B, max_det, 6)`` output) over ``dataset`` and score it. ``channels_last``: feed channels-last batches
-    (pair with a channels-last model; faster on CPU)."""
+    ``(B, max_det, 6)`` output) over a dataset (or a loader built once over it, as training does) and score it."""
+    channels_last = False
     if isinstance(model, InferenceModel):
         device, channels_last = model.device, model.channels_last
     device = device or next(model.parameters()).device
@@ -65,12 +65,11 @@ def validate(model: torch.nn.Module | InferenceModel, dataset: IRSTDDataset, bat
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     preds: list[np.ndarray] = []
     t_pre = t_inf = t_post = 0.0
-    loader = build_dataloader(dataset, batch_size, workers, shuffle=False)
+    loader = data if isinstance(data, DataLoader) else build_dataloader(data, batch_size, workers, shuffle=False)
+    dataset = loader.dataset
     for images, _, metas in loader:
         t0 = time.perf_counter()
         x = images.to(device, non_blocking=True).float().div_(255).contiguous(memory_format=fmt)
-        if half:
-            x = x.half()
         _sync(device)
         t1 = time.perf_counter()
         out = model(x)

@@ -1,0 +1,138 @@
+"""Checkpoints (SPEC §8) and a run folder's commit order — the one place that knows their format.
+
+A checkpoint is a dict of plain CPU data, loadable with ``torch.load(path, weights_only=True)`` on any machine
+and written atomically. Keys: ``format``, ``version``, ``model_yaml`` (the config dict), ``names``,
+``state_dict`` (the EMA weights when training), ``train_args``, ``epoch`` (0-based, the last finished one),
+``best_fitness``, ``metrics``. ``last.pt`` adds what resuming needs (:data:`RESUME_KEYS`).
+
+Commit order at the end of an epoch (:meth:`RunFiles.commit_epoch`): ``results.csv``, then ``best.pt`` (when
+the epoch is the best), then ``last.pt``. ``last.pt`` is the commit point: a kill at any moment leaves a
+``last.pt`` whose best epoch has a ``best.pt``, and rows past its epoch, which resuming drops.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import UserError
+from ..utils.files import atomic_write
+from .results import read_rows, write_rows
+
+FORMAT = "fscfnet-checkpoint"
+RESUME_KEYS = ("train_state_dict", "optimizer", "ema_updates", "scaler", "rng", "best_epoch", "best_metrics",
+               "last_step", "pending_grads", "finished")
+
+
+def to_cpu(obj: Any) -> Any:
+    """``obj`` with every tensor moved to the CPU (dicts, lists and tuples walked), so a checkpoint written on a
+    GPU loads where there is none."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_cpu(v) for v in obj)
+    return obj
+
+
+def save_checkpoint(path: Path, model: torch.nn.Module, names: list[str], *, state_dict: dict | None = None,
+                    train_args: dict | None = None, epoch: int = -1, best_fitness: float | None = None,
+                    metrics: dict | None = None, **resume_state: Any) -> Path:
+    """Write ``path`` atomically. ``state_dict`` defaults to the model's; ``resume_state`` holds optimizer etc."""
+    from .. import __version__
+
+    unknown = set(resume_state) - set(RESUME_KEYS)
+    if unknown:
+        raise ValueError(f"unknown checkpoint keys {sorted(unknown)}")
+    weights = state_dict if state_dict is not None else model.state_dict()
+    ckpt = to_cpu({
+        "format": FORMAT, "version": __version__, "model_yaml": dict(model.yaml), "names": list(names),
+        "state_dict": weights, "train_args": dict(train_args or {}), "epoch": int(epoch),
+        "best_fitness": best_fitness, "metrics": dict(metrics or {}), **resume_state,
+    })
+    return atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
+
+
+def load_checkpoint(path: Path) -> dict:
+    """The checkpoint dict; a missing or foreign file raises :class:`UserError` naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: weights file not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"{path}: not a readable FSCFNet checkpoint ({first[:200]})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise UserError(f"{path}: not an FSCFNet checkpoint (no '{FORMAT}' marker); train one with train.py")
+    return ckpt
+
+
+def load_resume_checkpoint(path: Path) -> dict:
+    """A ``last.pt`` that can resume training; a ``best.pt`` or an export is refused with what to do."""
+    ckpt = load_checkpoint(path)
+    if "optimizer" not in ckpt:
+        raise UserError(f"{path}: holds no training state (a best.pt?); resume from weights/last.pt")
+    return ckpt
+
+
+def run_finished(ckpt: dict) -> bool:
+    """Whether the run that wrote ``last.pt`` ended: all epochs done, or stopped early by ``patience``."""
+    epochs = int(ckpt.get("train_args", {}).get("epochs") or 0)
+    return bool(ckpt.get("finished")) or (epochs > 0 and int(ckpt["epoch"]) + 1 >= epochs)
+
+
+def model_from_checkpoint(ckpt: dict) -> torch.nn.Module:
+    """Rebuild the model from the stored config and load the stored weights (strict)."""
+    from ..nn import build_model
+
+    model = build_model(ckpt["model_yaml"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model
+
+
+def file_format(path: Path) -> str:
+    """"pytorch" (a checkpoint), "torchscript" or "onnx", from the file's bytes, not its name (both PyTorch
+    formats are zip archives; a TorchScript archive has a ``code/`` folder)."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            return "torchscript" if any("/code/" in n for n in z.namelist()) else "pytorch"
+    return "onnx"
+
+
+def is_checkpoint(path: Path | str) -> bool:
+    """Whether ``path`` is a file holding a PyTorch checkpoint (as opposed to a YAML config or an export)."""
+    path = Path(path)
+    return path.is_file() and file_format(path) == "pytorch"
+
+
+class RunFiles:
+    """A training run's folder: ``results.csv``, ``weights/best.pt``, ``weights/last.pt``."""
+
+    def __init__(self, save_dir: Path):
+        self.dir = Path(save_dir)
+        self.weights = self.dir / "weights"
+        self.results = self.dir / "results.csv"
+        self.best = self.weights / "best.pt"
+        self.last = self.weights / "last.pt"
+
+    def start_rows(self, resumed_epoch: int | None) -> list[dict]:
+        """The rows a run continues from: none for a new run (an old ``results.csv`` in a reused folder is
+        replaced), and those up to the checkpoint's epoch when resuming (rows written after it are dropped)."""
+        self.weights.mkdir(parents=True, exist_ok=True)
+        rows = [] if resumed_epoch is None else [r for r in read_rows(self.results) if int(r["epoch"]) <= resumed_epoch + 1]
+        write_rows(self.results, rows)
+        return rows
+
+    def commit_epoch(self, rows: list[dict], best: dict | None, last: dict) -> None:
+        """``results.csv``, then ``best.pt`` (if given), then ``last.pt``; each a dict of
+        :func:`save_checkpoint` arguments."""
+        write_rows(self.results, rows)
+        if best is not None:
+            save_checkpoint(self.best, **best)
+        save_checkpoint(self.last, **last)
