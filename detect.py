@@ -4,7 +4,10 @@
     python detect.py --weights best.onnx --source "frames/*.png" --imgsz 640
     python detect.py --weights best.pt --source clip.mp4          # writes runs/detect/exp/clip.mp4
 
-Unreadable and non-image files are reported on stderr and skipped; the rest are processed.
+Outputs keep each file's path relative to its source: with --recursive, src/a/x.png and src/b/x.png become
+runs/detect/exp/a/x.png and b/x.png (labels/a/x.txt, labels/b/x.txt); a name already taken by an earlier source
+gets the file's parent folder (b/x.png), then _2, _3, ..., so nothing is overwritten. Unreadable and non-image
+files are reported on stderr and skipped; the rest are processed.
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--conf", type=float, default=0.25, help="keep detections at or above this score")
     ap.add_argument("--imgsz", type=int, default=None, help="square inference size (default: the training size)")
     ap.add_argument("--batch", type=int, default=1, help="images per forward pass")
-    ap.add_argument("--recursive", action="store_true", help="also look in subfolders of a folder source")
-    ap.add_argument("--save-txt", action="store_true", help="write labels/<stem>.txt (YOLO: class cx cy w h)")
+    ap.add_argument("--recursive", action="store_true",
+                    help="also look in subfolders of a folder source (mirrored in the outputs)")
+    ap.add_argument("--save-txt", action="store_true",
+                    help="write labels/<path>.txt, <path> as for the annotated image (YOLO: class cx cy w h)")
     ap.add_argument("--save-conf", action="store_true", help="with --save-txt: append each detection's score")
     ap.add_argument("--nosave", action="store_true", help="do not write annotated images or videos")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda, or a CUDA index such as 0 or cuda:1")

@@ -5,7 +5,8 @@
     model.train(data="NUAA-SIRST", epochs=100, imgsz=320)  # then model holds best.pt
     metrics = model.val()                                  # the metrics.json dict
     for r in model.predict("images/", conf=0.25):          # Result objects, boxes in original pixels
-        print(r.path, r.boxes, r.scores); r.save("out.png"); r.save_txt("out.txt")
+        print(r.path, r.boxes, r.scores)                   # r.rel: the path inside images/, for per-image files
+        r.save(f"out/{r.rel}"); r.save_txt(f"out/labels/{Path(r.rel).with_suffix('')}.txt")
     model.export(format="onnx")
 
 ``train.py``, ``val.py`` and ``detect.py`` are thin wrappers over the same engine functions.

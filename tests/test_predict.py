@@ -134,6 +134,59 @@ def test_list_file_and_in_memory_arrays(weights, images, tmp_path):
         np.testing.assert_allclose(a.boxes, b.boxes)
 
 
+def _two_same_named_images(images, root: Path) -> dict[str, Path]:
+    """``root/a/x.png`` and ``root/b/x.png``: different images (and sizes) under one file name."""
+    files = {}
+    for sub, src, crop in (("a", images[0], None), ("b", images[1], (slice(0, 48), slice(0, 64)))):
+        img = cv2.imread(str(src))
+        (root / sub).mkdir(parents=True)
+        files[sub] = root / sub / "x.png"
+        cv2.imwrite(str(files[sub]), img[crop] if crop else img)
+    return files
+
+
+def _check_outputs(weights, run: Path, expected: dict[str, Path]) -> None:
+    """Exactly the ``expected`` annotated images (output name -> source image) in ``run`` and a label file for
+    each, equal to that image's own detections."""
+    model = FSCFNet(weights, device="cpu")
+    assert sorted(str(p.relative_to(run)) for p in run.rglob("*.png")) == sorted(expected)
+    assert sorted(str(p.relative_to(run / "labels")) for p in (run / "labels").rglob("*.txt")) == \
+        sorted(str(Path(k).with_suffix(".txt")) for k in expected)
+    labels = set()
+    for out, src in expected.items():
+        assert cv2.imread(str(run / out)).shape == cv2.imread(str(src)).shape, out
+        r = model.predict(str(src), conf=0.3)[0]
+        label = (run / "labels" / Path(out).with_suffix(".txt")).read_text()
+        assert label.splitlines() == r.yolo_lines() and len(r) > 0, out
+        labels.add(label)
+    assert len(labels) == len(expected)  # distinct detections, none overwritten by another image's
+
+
+def test_detect_recursive_mirrors_subfolders_so_same_names_do_not_overwrite(weights, images, tmp_path):
+    files = _two_same_named_images(images, tmp_path / "src")
+    assert detect.main(["--weights", str(weights), "--source", str(tmp_path / "src"), "--recursive", "--save-txt",
+                        "--conf", "0.3", "--device", "cpu", "--project", str(tmp_path / "out")]) == 0
+    _check_outputs(weights, tmp_path / "out" / "exp", {"a/x.png": files["a"], "b/x.png": files["b"]})
+    # the API's results carry the same relative paths (the README's per-image file names)
+    results = FSCFNet(weights, device="cpu").predict(str(tmp_path / "src"), recursive=True)
+    assert [(r.path, r.rel) for r in results] == [(str(files["a"]), "a/x.png"), (str(files["b"]), "b/x.png")]
+
+
+def test_detect_two_sources_with_the_same_file_name_both_kept(weights, images, tmp_path):
+    files = _two_same_named_images(images, tmp_path / "src")
+    assert detect.main(["--weights", str(weights), "--source", str(files["a"]), str(files["b"]), "--save-txt",
+                        "--conf", "0.3", "--device", "cpu", "--project", str(tmp_path / "out")]) == 0
+    # the first keeps its name; the second, taken, gets its parent folder
+    _check_outputs(weights, tmp_path / "out" / "exp", {"x.png": files["a"], "b/x.png": files["b"]})
+    # a glob over both folders mirrors them below its fixed part; the same sources twice never overwrite
+    assert detect.main(["--weights", str(weights), "--source", str(tmp_path / "src" / "*" / "x.png"), "--save-txt",
+                        "--conf", "0.3", "--device", "cpu", "--project", str(tmp_path / "out")]) == 0
+    _check_outputs(weights, tmp_path / "out" / "exp2", {"a/x.png": files["a"], "b/x.png": files["b"]})
+    assert detect.main(["--weights", str(weights), "--source", str(files["a"]), str(files["a"]), "--device", "cpu",
+                        "--project", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out" / "exp3").rglob("*.png")) == ["x.png", "x.png"]
+
+
 def test_api_val_equals_val_py_and_train_updates_weights(weights, demo, tmp_path):
     metrics = FSCFNet(weights, device="cpu").val(batch=4, workers=0)
     assert val.main(["--weights", str(weights), "--project", str(tmp_path), "--name", "v", "--workers", "0",

@@ -3,7 +3,9 @@
 A source is an image file, a folder (``recursive`` for subfolders), a glob pattern, a video file, a list file
 (``.txt``: one path per line, relative to the list), a sequence of those, or in-memory arrays. Iterating gives one
 :class:`Frame` per image or video frame; a file that cannot be decoded gives a Frame whose ``image`` is None and
-whose ``error`` says why, so callers report it and go on.
+whose ``error`` says why, so callers report it and go on. Each Frame also carries ``rel``, the file's path relative
+to its source root (inside a folder, below a glob's fixed folders, as a list names it), under which outputs are
+saved.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import glob
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Iterator, Sequence, Union
 
 import cv2
@@ -36,6 +38,7 @@ class Frame:
     frame: int = -1  # index within a video, -1 for still images
     fps: float = 0.0  # video frame rate, 0 for still images
     error: str = ""
+    rel: str = ""  # path relative to the source root ("sub/x.png" in a folder source), for naming outputs
 
 
 def _folder_files(folder: Path, recursive: bool) -> Iterator[Path]:
@@ -49,41 +52,73 @@ def _folder_files(folder: Path, recursive: bool) -> Iterator[Path]:
             yield from _folder_files(Path(e.path), recursive)
 
 
-def _list_file(path: Path) -> Iterator[Path]:
+def _list_file(path: Path) -> Iterator[tuple[Path, str]]:
     with path.open() as f:
         for line in f:
             line = line.strip()
             if line and not line.startswith("#"):
                 p = Path(line)
-                yield p if p.is_absolute() else path.parent / p
+                yield (p, p.name) if p.is_absolute() else (path.parent / p, _safe_rel(p))
 
 
-def source_files(source: str | Path, recursive: bool = False) -> Iterator[Path]:
-    """The files a path-like source names (folders, globs and list files expanded); raises when it names none."""
+def _safe_rel(rel: PurePath) -> str:
+    """``rel`` as a relative POSIX path that stays inside an output folder (its file name when it would not)."""
+    parts = [q for q in rel.parts if q not in ("", ".")]
+    if not parts or rel.is_absolute() or ".." in parts:
+        return rel.name
+    return "/".join(parts)
+
+
+def _glob_root(pattern: str) -> Path:
+    """The folder a glob pattern starts in: its leading components without wildcards."""
+    parts = Path(pattern).parts
+    fixed = []
+    for q in parts[:-1]:
+        if glob.has_magic(q):
+            break
+        fixed.append(q)
+    return Path(*fixed) if fixed else Path(".")
+
+
+def source_files_rel(source: str | Path, recursive: bool = False) -> Iterator[tuple[Path, str]]:
+    """``(file, rel)`` for each file a path-like source names (folders, globs and list files expanded); ``rel`` is
+    the file's path relative to the source root. Raises when the source names nothing."""
     text = str(source)
     path = Path(text)
     if path.is_dir():
-        yield from _folder_files(path, recursive)
+        for p in _folder_files(path, recursive):
+            yield p, _safe_rel(p.relative_to(path))
     elif path.is_file():
         if path.suffix.lower() in LIST_SUFFIXES:
             yield from _list_file(path)
         else:
-            yield path
+            yield path, path.name
     elif glob.has_magic(text):
         matches = sorted(glob.iglob(text, recursive=recursive))
         if not matches:
             raise UserError(f"--source {text}: the pattern matches no files")
+        root = _glob_root(text)
         for m in matches:
-            if Path(m).is_file():
-                yield Path(m)
+            p = Path(m)
+            if p.is_file():
+                try:
+                    yield p, _safe_rel(p.relative_to(root))
+                except ValueError:
+                    yield p, p.name
     else:
         raise UserError(f"--source {text}: no such file, folder or pattern")
 
 
-def _video_frames(path: Path, channels: int) -> Iterator[Frame]:
+def source_files(source: str | Path, recursive: bool = False) -> Iterator[Path]:
+    """The files a path-like source names (folders, globs and list files expanded); raises when it names none."""
+    for path, _ in source_files_rel(source, recursive):
+        yield path
+
+
+def _video_frames(path: Path, channels: int, rel: str) -> Iterator[Frame]:
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
-        yield Frame(str(path), None, error="cannot open this video")
+        yield Frame(str(path), None, error="cannot open this video", rel=rel)
         return
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     i = 0
@@ -92,12 +127,12 @@ def _video_frames(path: Path, channels: int) -> Iterator[Frame]:
             ok, bgr = cap.read()
             if not ok:
                 break
-            yield Frame(str(path), to_channels(bgr, channels), frame=i, fps=fps)
+            yield Frame(str(path), to_channels(bgr, channels), frame=i, fps=fps, rel=rel)
             i += 1
     finally:
         cap.release()
     if i == 0:
-        yield Frame(str(path), None, error="no frame could be decoded")
+        yield Frame(str(path), None, error="no frame could be decoded", rel=rel)
 
 
 def iter_frames(source: Source, channels: int = 3, recursive: bool = False) -> Iterator[Frame]:
@@ -106,15 +141,16 @@ def iter_frames(source: Source, channels: int = 3, recursive: bool = False) -> I
     n_arrays = 0
     for item in items:
         if isinstance(item, np.ndarray):
-            yield Frame(f"array{n_arrays}", to_channels(item, channels))
+            yield Frame(f"array{n_arrays}", to_channels(item, channels), rel=f"array{n_arrays}")
             n_arrays += 1
             continue
-        for path in source_files(item, recursive):
+        for path, rel in source_files_rel(item, recursive):
             suffix = path.suffix.lower()
             if suffix in VIDEO_SUFFIXES:
-                yield from _video_frames(path, channels)
+                yield from _video_frames(path, channels, rel)
             elif suffix not in IMAGE_SUFFIXES:
-                yield Frame(str(path), None, error=f"not an image or video ({suffix or 'no suffix'})")
+                yield Frame(str(path), None, error=f"not an image or video ({suffix or 'no suffix'})", rel=rel)
             else:
                 img = read_image(path, channels)
-                yield Frame(str(path), img, error="" if img is not None else "cannot be decoded as an image")
+                yield Frame(str(path), img, error="" if img is not None else "cannot be decoded as an image",
+                            rel=rel)

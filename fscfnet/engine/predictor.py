@@ -7,10 +7,12 @@ images and videos, YOLO txt labels, a line per image and the speed.
 
 from __future__ import annotations
 
+import itertools
+import os
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 import cv2
@@ -83,7 +85,7 @@ class Predictor:
             hw = f.image.shape[:2]
             det = to_original(det[det[:, 4] >= self.conf], ratio, pad, hw)
             results.append(Result(f.path, hw, det[:, :4], det[:, 4], det[:, 5].astype(int), self.model.names,
-                                  f.image if self.keep_images else None, f.frame, f.fps))
+                                  f.image if self.keep_images else None, f.frame, f.fps, rel=f.rel))
         t3 = time.perf_counter()
         n = len(frames)
         speed = {"preprocess": 1e3 * (t1 - t0) / n, "inference": 1e3 * (t2 - t1) / n, "postprocess": 1e3 * (t3 - t2) / n}
@@ -95,17 +97,53 @@ class Predictor:
         return results
 
 
+SAVE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")  # annotated images keep these suffixes; others are saved as .png
+
+
+class OutputNames:
+    """Unique output names, relative to the run folder, one per source file (a video counts once).
+
+    A file is named by its path relative to its source root (``Result.rel``: ``sub/x.png`` inside a folder source,
+    mirrored in the run folder and in ``labels/``). When an earlier file already holds that name, compared without
+    suffix and case (labels are ``<stem>.txt``), the file's parent folders are prepended one at a time
+    (``b/x.png``), then ``_2``, ``_3``, ... is appended to the stem: same sources in the same order, same names.
+    """
+
+    def __init__(self) -> None:
+        self.taken: set[str] = set()
+
+    @staticmethod
+    def _key(rel: PurePosixPath) -> str:
+        return str(rel.with_suffix("")).lower()
+
+    def assign(self, path: str, rel: str) -> PurePosixPath:
+        """The name (a relative path with the source's suffix) for the next file, ``path`` named ``rel``."""
+        name = PurePosixPath(rel or Path(path).name)
+        parents = Path(os.path.abspath(path)).parent.parts[1:]  # without the root / drive
+        known = len(name.parts) - 1  # folders rel already holds, the innermost ones of path
+        extra = parents[:len(parents) - known] if known <= len(parents) else ()
+        prefixed = [PurePosixPath(*extra[len(extra) - k:], *name.parts) for k in range(1, len(extra) + 1)]
+        numbered = (name.with_name(f"{name.stem}_{i}{name.suffix}") for i in itertools.count(2))
+        for candidate in itertools.chain([name], prefixed, numbered):  # ends: the numbers never run out
+            if self._key(candidate) not in self.taken:
+                self.taken.add(self._key(candidate))
+                return candidate
+        raise AssertionError("unreachable")
+
+
 class VideoSink:
-    """Annotated frames -> ``<save_dir>/<stem>.mp4``, one writer per source video, opened on its first frame."""
+    """Annotated frames -> ``<save_dir>/<name>.mp4``, one writer per source video, opened on its first frame."""
 
     def __init__(self, save_dir: Path):
         self.save_dir, self.path, self.writer = save_dir, None, None
 
-    def write(self, result: Result) -> None:
-        if result.path != self.path:
+    def write(self, result: Result, name: PurePosixPath) -> None:
+        """Add ``result``'s annotated frame to the video ``name`` (a new writer when the source video changes)."""
+        if result.path != self.path or result.frame == 0:
             self.close()
             self.path = result.path
-            out = self.save_dir / f"{Path(result.path).stem}.mp4"
+            out = self.save_dir / name.with_suffix(".mp4")
+            out.parent.mkdir(parents=True, exist_ok=True)
             h, w = result.orig_shape
             self.writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), result.fps or 25.0, (w, h))
             if not self.writer.isOpened():
@@ -122,25 +160,29 @@ def run_detect(model: InferenceModel, source: Source, save_dir: Path, imgsz: int
                batch: int = 1, save: bool = True, save_txt: bool = False, save_conf: bool = False,
                recursive: bool = False, log: Callable[[str], None] = print) -> PredictStats:
     """Run ``model`` over ``source``; write annotated images/videos (``save``) and YOLO labels (``save_txt``) into
-    ``save_dir``; log one line per image, the skipped files and the speed. Raises when nothing was readable."""
+    ``save_dir``; log one line per image, the skipped files and the speed. Raises when nothing was readable.
+
+    Outputs mirror each file's path relative to its source root (``sub/x.png`` -> ``save_dir/sub/x.png`` and
+    ``save_dir/labels/sub/x.txt``); names that would collide are made unique by :class:`OutputNames`."""
     def skip(frame: Frame) -> None:
         print(f"skipped {frame.path}: {frame.error}", file=sys.stderr)
 
     predictor = Predictor(model, imgsz, conf, batch, keep_images=save, on_skip=skip)
-    videos = VideoSink(save_dir)
+    videos, names = VideoSink(save_dir), OutputNames()
+    name = PurePosixPath()
     try:
         for r in predictor(source, recursive):
             h, w = r.orig_shape
             where = f"{r.path} frame {r.frame}" if r.frame >= 0 else r.path
             log(f"{predictor.stats.images}: {where}: {w}x{h}, {r.summary()}, {sum(r.speed.values()):.1f} ms")
-            stem = Path(r.path).stem if r.frame < 0 else f"{Path(r.path).stem}_{r.frame}"
+            if r.frame <= 0:  # a still image or a video's first frame: a new source file
+                name = names.assign(r.path, r.rel)
+            stem = name.with_suffix("") if r.frame < 0 else name.with_name(f"{name.stem}_{r.frame}")
             if save:
                 if r.frame >= 0:
-                    videos.write(r)
+                    videos.write(r, name)
                 else:
-                    name = Path(r.path).name
-                    r.save(save_dir / (name if Path(name).suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp")
-                                       else f"{Path(name).stem}.png"))
+                    r.save(save_dir / (name if name.suffix.lower() in SAVE_SUFFIXES else name.with_suffix(".png")))
             if save_txt:
                 r.save_txt(save_dir / "labels" / f"{stem}.txt", save_conf)
     finally:

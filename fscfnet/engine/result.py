@@ -30,6 +30,7 @@ class Result:
     frame: int = -1  # index within a video, -1 for a still image
     fps: float = 0.0  # the video's frame rate, 0 for a still image
     speed: dict[str, float] = field(default_factory=dict)  # ms: preprocess, inference, postprocess
+    rel: str = ""  # path relative to its source root ("sub/x.png" in a folder source); outputs are named after it
 
     def __len__(self) -> int:
         return len(self.boxes)
