@@ -11,6 +11,7 @@ import time
 
 import pytest
 import torch
+import torchvision
 
 import train
 from conftest import ROOT, tiny_demo_yaml, wait_for
@@ -43,14 +44,27 @@ def test_two_pixel_target_gets_positives_with_nonzero_scores_on_both_heads(cfg_p
         for name, a in V10DetectionLoss(model).assign(out, targets, (320, 320)).items():
             assert a.fg.sum() >= 1, (name, x, y)
             assert a.scores.max() > 0.1, (name, x, y, a.scores.max())
-    # the YOLOv8 recipe (uniform DFL init, CIoU-only quality, no candidate enlargement) leaves it ~nothing
+    # the YOLOv8 recipe (uniform DFL init, CIoU-only quality, no candidate enlargement) leaves it ~nothing: a 2x2 px
+    # target centred on the stride-8 anchor (100, 60) (= 4 + 8 * (12, 7)), the only anchor centre inside it, is
+    # picked, but its class target is the CIoU of that anchor's ~120 px initial box with the target, < 1e-3
     for branch in (model.head.one2many, model.head.one2one):
         for conv in branch.box:
             torch.nn.init.constant_(conv[-1].bias, 1.0)
     out = model(torch.rand(1, 3, 320, 320))
     plain = V10DetectionLoss(model, LossConfig(nwd_ratio=1.0, min_candidate_px=0.0))
-    a = plain.assign(out, torch.tensor([[0, 0, 101 / 320, 61 / 320, 2 / 320, 2 / 320]]), (320, 320))
-    assert all(v.scores.max() < 1e-3 for v in a.values())
+    target = torch.tensor([[99.0, 59.0, 101.0, 61.0]])
+    a = plain.assign(out, torch.tensor([[0, 0, 100 / 320, 60 / 320, 2 / 320, 2 / 320]]), (320, 320))
+    for name, v in a.items():
+        assert v.fg[0].nonzero().flatten().tolist() == [7 * 40 + 12], name  # that anchor, and only it
+        # by hand: the anchor's DFL distances (grid cells) from the raw P3 map, CIoU by torchvision
+        reg_max = model.head.reg_max
+        logits = out[name][0][0, :4 * reg_max, 7, 12].detach().view(4, reg_max)
+        dist = logits.softmax(-1) @ torch.arange(reg_max).float()
+        box = torch.cat((torch.tensor([12.5, 7.5]) - dist[:2], torch.tensor([12.5, 7.5]) + dist[2:]))[None] * 8
+        assert box[0, 2] - box[0, 0] > 60  # the uniform init's large box
+        expected = torchvision.ops.complete_box_iou(box, target)[0, 0].clamp(min=0)
+        assert v.scores.max().item() == pytest.approx(expected.item(), rel=1e-3, abs=1e-7), name
+        assert v.scores.max() < 1e-3, name
 
 
 @pytest.fixture(scope="module")
