@@ -17,6 +17,16 @@ if str(ROOT) not in sys.path:
 MODEL_CFGS = sorted((ROOT / "cfg" / "models").glob("*.yaml"))
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``cuda`` run only where a CUDA GPU is visible (``python -m pytest -m cuda`` on a GPU machine)."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (none visible); run python -m pytest -m cuda on a GPU machine")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _seeded() -> None:
     torch.manual_seed(0)

@@ -40,7 +40,7 @@ class ACA(nn.Module):
         layout = torch.channels_last if q.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
         qc, kc = q.contiguous(), k.contiguous()
         b, h, rows, _ = q.shape
-        scores = (qc @ kc.transpose(-2, -1)) / math.sqrt(h)  # (B, h, H, H)
+        scores = (qc / math.sqrt(h)) @ kc.transpose(-2, -1)  # (B, h, H, H); scaled first: fp16 overflows at large H
         attn = scores.flatten(2).softmax(-1).view(b, h, rows, rows)
         attended = (attn @ v.contiguous()).contiguous(memory_format=layout)
         return torch.sigmoid(self.out(torch.cat((attended, q, k), 1)))

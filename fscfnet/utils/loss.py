@@ -130,8 +130,9 @@ class V10DetectionLoss:
 
     def __call__(self, outputs: dict[str, list[torch.Tensor]], targets: torch.Tensor, size: tuple[int, int]
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-        b = outputs["one2many"][0].shape[0]
-        labels, boxes, mask = pad_targets(targets.to(outputs["one2many"][0].device), b, size)
+        b, device = outputs["one2many"][0].shape[0], outputs["one2many"][0].device
+        # padded on the CPU (where the loader's targets are), so their count needs no device synchronisation
+        labels, boxes, mask = (t.to(device, non_blocking=True) for t in pad_targets(targets.cpu(), b, size))
         terms = [*self.one2many(outputs["one2many"], labels, boxes, mask),
                  *self.one2one(outputs["one2one"], labels, boxes, mask)]
         parts = torch.stack(terms)
