@@ -78,7 +78,9 @@ def export(weights: Path | str, format: str = "onnx", imgsz: int | None = None, 
         raise UserError(f"{weights}: is already a {loaded.format} export; export from the .pt checkpoint")
     size = loaded.check_imgsz(imgsz)
     model = loaded.module.to(memory_format=torch.contiguous_format).float().eval()
-    x = torch.zeros(1, loaded.ch, size, size)
+    # example batch 2, not 1: torch.export (torch 2.6) specialises a size-1 example dimension to a constant, which
+    # would make the "dynamic" batch of the ONNX graph a fixed 1
+    x = torch.zeros(2, loaded.ch, size, size)
     meta = {**loaded.metadata(), "imgsz": size, "dynamic": bool(dynamic) if format == "onnx" else False,
             "max_det": int(model.head.max_det)}
     path = Path(output) if output else Path(weights).with_suffix(f".{format}")
