@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -174,7 +173,7 @@ def groupsum_vs_grouped(log: Log, dry: bool) -> dict:
     import torch.nn.functional as F
 
     from fscfnet.nn.blocks import GroupSumConv2d
-    from fscfnet.utils.timing import stats, time_forward
+    from fscfnet.utils.timing import stats
 
     device = torch.device("cpu" if dry else "cuda")
     conv = GroupSumConv2d(64, 32, 3, 1, 0, groups=32, bias=False).to(device)
@@ -213,22 +212,6 @@ def _timed(fn, x, device, iters: int) -> list[float]:
     return times
 
 
-def versions() -> dict:
-    import cv2
-    import torch
-
-    try:
-        import onnxruntime
-        ort = onnxruntime.__version__
-    except ImportError:
-        ort = None
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"python": platform.python_version(), "torch": torch.__version__, "cuda": torch.version.cuda,
-            "cudnn": torch.backends.cudnn.version(), "onnxruntime": ort, "opencv": cv2.__version__, "gpu": gpu,
-            "cpus": os.cpu_count(), "commit": commit or None}
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.environ.get("OUT") or "runs/gpu_check", help="results folder (default $OUT)")
@@ -243,9 +226,10 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     log = Log(out / "log.txt")
     t0 = time.time()
-    report: dict = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "dry_run": args.dry_run,
-                    "versions": versions()}
-    log(f"gpu_check: {report['versions']}")
+    from fscfnet.utils.provenance import provenance
+
+    report: dict = {"dry_run": args.dry_run, "provenance": provenance("cpu" if args.dry_run else "cuda")}
+    log(f"gpu_check: {report['provenance']}")
     sampler = None
     if not args.dry_run:
         sampler = GpuSampler()

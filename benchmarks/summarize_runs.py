@@ -1,5 +1,6 @@
 """Summarise finished training runs into one JSON: best epoch by fitness, its metrics, the last epoch's, and
-training throughput from the log line of each epoch.
+training and validation time and images/s from results.csv's train_s / val_s columns (runs of this engine), and
+provenance.
 
     python benchmarks/summarize_runs.py runs/train/nuaa_fscfnet runs/train/nuaa_yolov10n --out benchmarks/results/nuaa_320.json \
         [--plot benchmarks/results/nuaa_320.png]
@@ -17,7 +18,11 @@ from matplotlib.figure import Figure
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fscfnet.data.config import load_data_config  # noqa: E402
+from fscfnet.data.labels import read_index  # noqa: E402
 from fscfnet.engine.results import read_rows  # noqa: E402
+from fscfnet.experiments import timings  # noqa: E402
+from fscfnet.utils.provenance import provenance  # noqa: E402
 from fscfnet.engine.checkpoint import load_checkpoint  # noqa: E402
 from fscfnet.utils.files import write_json  # noqa: E402
 from fscfnet.utils.plots import save_figure  # noqa: E402
@@ -28,11 +33,14 @@ def summarize(run: Path) -> dict:
     rows = read_rows(run / "results.csv")
     best = load_checkpoint(run / "weights" / "best.pt")
     as_float = {k: float(v) for k, v in rows[-1].items() if v not in ("", None)}
+    data = load_data_config(args["data"])
+    n_train, n_test = (len(read_index(data.index_file(s))) for s in ("train", "test"))
     return {
         "run": str(run), "model": args["model"], "data": args["data"], "optimizer": args["optimizer"],
         "lr0": args["lr0"], "epochs": args["epochs"], "imgsz": args["imgsz"], "batch": args["batch"],
         "best_epoch": best["epoch"] + 1, "best": best["metrics"], "last_epoch": as_float,
         "ap50_by_epoch": [float(r["ap50"] or 0) for r in rows],
+        **(timings(run, n_train, n_test) if rows and rows[0].get("train_s") else {"train_s": None}),
     }
 
 
@@ -42,14 +50,14 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--plot", type=Path, default=None, help="also plot AP50 and AP50:95 against epoch for every run")
     args = ap.parse_args()
-    out = {r.name: summarize(r) for r in args.runs}
-    for name, s in out.items():
+    out = {"provenance": provenance("cpu"), "runs": {r.name: summarize(r) for r in args.runs}}
+    for name, s in out["runs"].items():
         b = s["best"]
         print(f"{name}: best epoch {s['best_epoch']}/{s['epochs']}: AP50 {b['ap50']:.3f} AP50:95 {b['ap50_95']:.3f} "
               f"P {b['precision']:.3f} R {b['recall']:.3f} Fa {b['fa']:.2e}; last AP50 {s['last_epoch']['ap50']:.3f}")
     write_json(args.out, out)
     if args.plot:
-        plot_curves(out, args.plot)
+        plot_curves(out["runs"], args.plot)
 
 
 def plot_curves(summaries: dict, path: Path) -> None:

@@ -1,13 +1,15 @@
 """Train and validate every (dataset, model) pair of an experiment, resumably, and tabulate the results.
 
-    python -m fscfnet.experiments --models fscfnet yolov10n fscfnet-aca fscfnet-mrcb fscfnet-fsconv \\
-        --data NUAA-SIRST NUDT-SIRST --epochs 30 --imgsz 320 --name ablation_320
+    python -m fscfnet.experiments --models yolov10n fscfnet --data NUAA-SIRST --epochs 100 --imgsz 320 \\
+        --seeds 0 1 2 --baseline yolov10n --name nuaa_320_seeds
 
-Each pair trains in ``runs/experiments/NAME/<dataset>/<model>/`` (a normal train.py run directory). A pair whose
-``done.json`` exists is skipped; one with ``weights/last.pt`` resumes from it; run the same command again after an
-interruption and only unfinished work is done. When every pair is done, ``results.md`` (the paper's column order:
-P, R, F1, AP50, AP50:95, Pd, Fa x1e-4, plus parameters, GFLOPs and ms per image), ``results.json`` and
-``comparison.png`` are written in ``runs/experiments/NAME/``.
+Each (dataset, model, seed) trains in ``runs/experiments/NAME/<dataset>/<model>/seed<N>/`` (a normal train.py run
+directory). A run whose ``done.json`` exists is skipped; one with ``weights/last.pt`` resumes from it (or, when
+its training had finished, is only validated); run the same command again after an interruption and only
+unfinished work is done. When every run is done, ``results.md`` (per model: mean ± sample standard deviation over
+the seeds of best.pt's metrics in the paper's column order, and of the last epoch's; against ``--baseline`` the
+paired per-seed differences and how many seeds favour each model), ``results.json`` (every run, the summary and
+provenance) and ``comparison.png`` (error bars) are written in ``runs/experiments/NAME/``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Callable
 import yaml
 
 from .data.config import load_data_config
+from .data.labels import read_index
 from .engine.backends import load_inference_model
 from .engine.config import load_train_config
 from .engine.trainer import Trainer
@@ -34,11 +37,12 @@ from .utils.config import parse_overrides
 from .utils.device import select_device
 from .utils.files import atomic_write_text, write_json
 from .utils.plots import plot_comparison
+from .utils.provenance import provenance
+from .experiments_table import METRICS, format_results, summarize
+from .engine.results import read_rows
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "cfg" / "models"
-PLAN_KEYS = ("epochs", "imgsz", "batch", "seed", "settings")  # what must not change when an experiment resumes
-COLUMNS = (("P", "precision", 3), ("R", "recall", 3), ("F1", "f1", 3), ("AP50", "ap50", 3),
-           ("AP50:95", "ap50_95", 3), ("Pd", "pd", 3), ("Fa x1e-4", "fa", 3))
+PLAN_KEYS = ("epochs", "imgsz", "batch", "settings")  # what must not change when an experiment resumes
 
 
 def model_config(name: str) -> Path:
@@ -68,82 +72,87 @@ def check_plan(root: Path, plan: dict) -> None:
     atomic_write_text(path, yaml.safe_dump(plan, sort_keys=False))
 
 
-def run_pair(root: Path, data: str, model: str, plan: dict, device: str, workers: int | None,
+def timings(run_dir: Path, train_images: int, val_images: int) -> dict:
+    """Training and validation seconds and images/s summed over results.csv (epochs redone after an
+    interruption count once)."""
+    rows = read_rows(run_dir / "results.csv")
+    train_s = sum(float(r["train_s"]) for r in rows if r.get("train_s"))
+    val_s = sum(float(r["val_s"]) for r in rows if r.get("val_s"))
+    n = len(rows)
+    return {"train_s": train_s, "val_s": val_s, "train_images_per_s": train_images * n / train_s if train_s else None,
+            "val_images_per_s": val_images * n / val_s if val_s else None}
+
+
+def last_epoch(run_dir: Path) -> dict:
+    rows = read_rows(run_dir / "results.csv")
+    if not rows:
+        return {}
+    return {k: float(rows[-1][k]) if rows[-1].get(k) not in (None, "") else None for _, k in METRICS} | \
+        {"epoch": int(rows[-1]["epoch"])}
+
+
+def run_pair(root: Path, data: str, model: str, seed: int, plan: dict, device: str, workers: int | None,
              log: Callable[[str], None] = print) -> dict:
-    """Train (or resume, or skip) one pair; returns its row of the results table (also kept in done.json)."""
+    """Train (or resume, or only validate, or skip) one (dataset, model, seed) run; returns its row (done.json)."""
     cfg_path = model_config(model)
     data_cfg = load_data_config(data)
-    run_dir = root / data_cfg.name / cfg_path.stem
+    run_dir = root / data_cfg.name / cfg_path.stem / f"seed{seed}"
+    what = f"{data_cfg.name} / {cfg_path.stem} / seed {seed}"
     done = run_dir / "done.json"
     if done.is_file():
-        log(f"{data_cfg.name} / {cfg_path.stem}: done, skipped ({done})")
+        log(f"{what}: done, skipped ({done})")
         return json.loads(done.read_text())
     last = run_dir / "weights" / "last.pt"
     if last.is_file() and run_finished(load_checkpoint(last)):  # stopped after training, before done.json
-        log(f"{data_cfg.name} / {cfg_path.stem}: training had finished; validating its best.pt")
+        log(f"{what}: training had finished; validating its best.pt")
     elif last.is_file():
-        log(f"{data_cfg.name} / {cfg_path.stem}: resuming {last}")
+        log(f"{what}: resuming {last}")
         Trainer(load_train_config({"device": device, "workers": workers}), resume=last, log=log).train()
     else:
         shutil.rmtree(run_dir, ignore_errors=True)  # an attempt that died before its first checkpoint
         values = {**plan["settings"], "model": str(cfg_path), "data": data, "epochs": plan["epochs"],
-                  "imgsz": plan["imgsz"], "batch": plan["batch"], "seed": plan["seed"], "device": device,
+                  "imgsz": plan["imgsz"], "batch": plan["batch"], "seed": seed, "device": device,
                   "workers": workers, "project": str(run_dir.parent), "name": run_dir.name, "exist_ok": True}
-        log(f"{data_cfg.name} / {cfg_path.stem}: training")
+        log(f"{what}: training")
         Trainer(load_train_config(values, "experiment settings"), log=log).train()
     best = run_dir / "weights" / "best.pt"
     loaded = load_inference_model(best, select_device(device))
     v = validate_model(loaded, data, "test", plan["imgsz"], plan["batch"],
                        load_train_config({"workers": workers}).resolve_workers(), log=log)
     fused = loaded.module  # the fused inference graph just validated
-    row = {"data": data_cfg.name, "model": cfg_path.stem, **v.metrics_dict(), "params": count_params(fused),
-           "gflops": count_gflops(fused, plan["imgsz"], fused.ch, train=False), "epochs": plan["epochs"],
-           "best_epoch": int(load_checkpoint(best)["epoch"]) + 1, "imgsz": plan["imgsz"], "device": str(loaded.device),
-           "run": str(run_dir)}
+    n_train = len(read_index(data_cfg.index_file("train")))
+    row = {"data": data_cfg.name, "model": cfg_path.stem, "seed": seed, **v.metrics_dict(), "last": last_epoch(run_dir),
+           "params": count_params(fused), "gflops": count_gflops(fused, plan["imgsz"], fused.ch, train=False),
+           "epochs": plan["epochs"], "best_epoch": int(load_checkpoint(best)["epoch"]) + 1, "imgsz": plan["imgsz"],
+           "device": str(loaded.device), "run": str(run_dir), **timings(run_dir, n_train, v.metrics.images),
+           "provenance": provenance(loaded.device)}
     write_json(done, row)
     return row
 
 
-def format_results(rows: list[dict], plan: dict) -> str:
-    """``results.md``: one table per dataset, in the paper's column order."""
-    out = [f"# Experiment results\n\n{plan['epochs']} epochs, imgsz {plan['imgsz']}, batch {plan['batch']}, seed "
-           f"{plan['seed']}; metrics of best.pt on the test split (conf 0.001 for AP; P, R, F1, Pd, Fa at the "
-           f"max-F1 threshold); ms per image = preprocess + inference + postprocess, fused model, batch "
-           f"{plan['batch']}.\n"]
-    if plan["settings"]:
-        out.append(f"Other settings: {plan['settings']}\n")
-    for data in dict.fromkeys(r["data"] for r in rows):
-        out.append(f"## {data}\n")
-        out.append("| model | " + " | ".join(c[0] for c in COLUMNS) + " | params (M) | GFLOPs | ms/img | best epoch |")
-        out.append("|---|" + "---|" * (len(COLUMNS) + 4))
-        for r in (r for r in rows if r["data"] == data):
-            vals = [f"{r[k] * (1e4 if k == 'fa' else 1):.{d}f}" if r[k] is not None else "-" for _, k, d in COLUMNS]
-            out.append(f"| {r['model']} | " + " | ".join(vals) + f" | {r['params'] / 1e6:.2f} | {r['gflops']:.2f} | "
-                       f"{r['ms_per_image']:.1f} | {r['best_epoch']}/{r['epochs']} |")
-        out.append("")
-    devices = sorted({r["device"] for r in rows})
-    out.append(f"Parameters and GFLOPs of the fused inference graph at {plan['imgsz']} px; run on {', '.join(devices)}.\n")
-    return "\n".join(out)
-
-
 def run_experiments(models: list[str], datasets: list[str], epochs: int, imgsz: int, batch: int = 16,
-                    seed: int = 0, settings: dict | None = None, device: str = "auto", workers: int | None = None,
-                    project: Path = Path("runs/experiments"), name: str = "exp",
-                    log: Callable[[str], None] = print) -> list[dict]:
-    """Every pair of ``datasets`` x ``models`` (resumably); writes results.md/json and comparison.png."""
+                    seeds: list[int] = (0,), settings: dict | None = None, device: str = "auto",
+                    workers: int | None = None, project: Path = Path("runs/experiments"), name: str = "exp",
+                    baseline: str | None = None, log: Callable[[str], None] = print) -> list[dict]:
+    """Every (dataset, model, seed) run, resumably; writes results.md/json and comparison.png."""
     for m in models:
         model_config(m)
+    if baseline is not None and baseline not in models:
+        raise UserError(f"--baseline {baseline}: not one of --models ({', '.join(models)})")
+    if len(set(seeds)) != len(seeds):
+        raise UserError(f"--seeds {' '.join(map(str, seeds))}: a seed is repeated")
     for d in datasets:
         load_data_config(d)
     load_train_config({**(settings or {}), "epochs": epochs, "imgsz": imgsz, "batch": batch}, "--set settings")
     root = Path(project) / name
-    plan = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "seed": seed, "settings": dict(settings or {}),
+    plan = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "seeds": list(seeds), "settings": dict(settings or {}),
             "models": list(models), "data": list(datasets)}
     check_plan(root, plan)
-    rows = [run_pair(root, d, m, plan, device, workers, log) for d in datasets for m in models]
-    write_json(root / "results.json", rows)
-    atomic_write_text(root / "results.md", format_results(rows, plan))
-    plot_comparison(rows, root / "comparison.png")
+    rows = [run_pair(root, d, m, s, plan, device, workers, log) for d in datasets for s in seeds for m in models]
+    write_json(root / "results.json", {"plan": plan, "baseline": baseline, "provenance": provenance(),
+                                       "summary": summarize(rows, baseline), "runs": rows})
+    atomic_write_text(root / "results.md", format_results(rows, plan, baseline))
+    plot_comparison(summarize(rows, baseline), root / "comparison.png")
     log(f"results in {root / 'results.md'}")
     return rows
 
@@ -157,13 +166,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--imgsz", type=int, default=640)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed (default 0)")
+    ap.add_argument("--baseline", default=None, help="a --models entry: report paired per-seed differences against it")
     ap.add_argument("--workers", type=int, default=None, help="loader processes (default: min(8, CPUs))")
-    ap.add_argument("--device", default="auto", help="auto, cpu, or a CUDA index such as 0")
+    ap.add_argument("--device", default="auto", help="auto, cpu, cuda, or a CUDA index such as 0")
     ap.add_argument("--project", type=Path, default=Path("runs/experiments"))
     ap.add_argument("--name", default="exp", help="experiment folder; the same name resumes it")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                    help="other training settings for every pair, e.g. optimizer=SGD loss.nwd_ratio=1.0")
+                    help="other training settings for every run, e.g. optimizer=SGD loss.nwd_ratio=1.0")
     return ap.parse_args(argv)
 
 
@@ -171,10 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
     def go() -> None:
-        run_experiments(args.models, args.data, args.epochs, args.imgsz, args.batch, args.seed,
-                        parse_overrides(args.set), args.device, args.workers, args.project, args.name)
+        run_experiments(args.models, args.data, args.epochs, args.imgsz, args.batch, args.seeds,
+                        parse_overrides(args.set), args.device, args.workers, args.project, args.name, args.baseline)
 
-    return run_cli(go, interrupted="interrupted: run the same command again to resume (finished pairs are skipped)",
+    return run_cli(go, interrupted="interrupted: run the same command again to resume (finished runs are skipped)",
                    sigterm_as_interrupt=True)
 
 

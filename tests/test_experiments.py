@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from conftest import ROOT, tiny_demo_yaml, wait_for
 from fscfnet.engine.results import read_rows
@@ -20,7 +21,7 @@ def test_runner_resumes_after_kill_without_retraining_finished_pairs(tmp_path, c
     args = ["--models", "yolov10n", "fscfnet", "--data", str(data), "--epochs", "2", "--imgsz", "64", "--batch", "4",
             "--workers", "0", "--device", "cpu", "--project", str(tmp_path / "exp"), "--name", "t"]
     root = tmp_path / "exp" / "t"
-    first, second = root / "demo" / "yolov10n", root / "demo" / "fscfnet"
+    first, second = root / "demo" / "yolov10n" / "seed0", root / "demo" / "fscfnet" / "seed0"
     proc = subprocess.Popen([sys.executable, "-m", "fscfnet.experiments", *args], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -36,19 +37,20 @@ def test_runner_resumes_after_kill_without_retraining_finished_pairs(tmp_path, c
 
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "demo / yolov10n: done, skipped" in out and "demo / fscfnet: resuming" in out
+    assert "demo / yolov10n / seed 0: done, skipped" in out and "demo / fscfnet / seed 0: resuming" in out
     assert {p: p.stat().st_mtime_ns for p in stamp} == stamp  # the finished pair was not touched
     assert [int(r["epoch"]) for r in read_rows(second / "results.csv")] == [1, 2]
 
-    rows = json.loads((root / "results.json").read_text())
-    assert [(r["data"], r["model"]) for r in rows] == [("demo", "yolov10n"), ("demo", "fscfnet")]
+    rows = json.loads((root / "results.json").read_text())["runs"]
+    assert [(r["data"], r["model"], r["seed"]) for r in rows] == [("demo", "yolov10n", 0), ("demo", "fscfnet", 0)]
     table = (root / "results.md").read_text()
     for r in rows:
-        assert r == json.loads((root / r["data"] / r["model"] / "done.json").read_text())
+        assert r == json.loads((root / r["data"] / r["model"] / "seed0" / "done.json").read_text())
         line = next(ln for ln in table.splitlines() if ln.startswith(f"| {r['model']} |"))
         cells = [c.strip() for c in line.strip("|").split("|")]
-        assert cells[4] == (f"{r['ap50']:.3f}" if r["ap50"] is not None else "-")
-        assert cells[8] == f"{r['params'] / 1e6:.2f}" and cells[-1] == f"{r['best_epoch']}/2"
+        assert cells[4] == (f"{r['ap50']:.3f}" if r["ap50"] is not None else "-")  # one seed: the value itself
+        assert cells[10] == f"{r['params'] / 1e6:.2f}" and cells[-1] == f"{r['best_epoch']}/2"
+        assert r["provenance"]["torch"] == torch.__version__ and r["train_s"] > 0 and r["val_images_per_s"] > 0
     assert (root / "comparison.png").stat().st_size > 0
 
     assert main(args) == 0  # everything done: nothing retrained, the same table
@@ -62,7 +64,7 @@ def test_runner_refuses_changed_settings_and_unknown_models(tmp_path, capsys):
     assert main(["--models", "nope", *base, "--epochs", "1"]) == 2
     assert "--models nope: no such model config (known:" in capsys.readouterr().err
     (tmp_path / "exp" / "t").mkdir(parents=True)
-    (tmp_path / "exp" / "t" / "plan.yaml").write_text("epochs: 5\nimgsz: 64\nbatch: 2\nseed: 0\nsettings: {}\n")
+    (tmp_path / "exp" / "t" / "plan.yaml").write_text("epochs: 5\nimgsz: 64\nbatch: 2\nseeds: [0]\nsettings: {}\n")
     assert main(["--models", "yolov10n", *base, "--epochs", "1"]) == 2
     err = capsys.readouterr().err
     assert "plan.yaml: this experiment ran with epochs=5, not 1" in err and err.count("\n") == 1
@@ -84,7 +86,7 @@ def test_rerun_after_a_kill_between_the_last_epoch_and_done_json_finishes_the_gr
             "--workers", "0", "--device", "cpu", "--project", str(tmp_path / "exp"), "--name", "t",
             "--set", "patience=1"]  # AP stays 0 on this tiny set: stops early after epoch 2
     assert main(args) == 0
-    pair = tmp_path / "exp" / "t" / "demo" / "yolov10n"
+    pair = tmp_path / "exp" / "t" / "demo" / "yolov10n" / "seed0"
     first = json.loads((pair / "done.json").read_text())
     assert [int(r["epoch"]) for r in read_rows(pair / "results.csv")] == [1, 2]
     (pair / "done.json").unlink()
@@ -96,3 +98,32 @@ def test_rerun_after_a_kill_between_the_last_epoch_and_done_json_finishes_the_gr
     assert [int(r["epoch"]) for r in read_rows(pair / "results.csv")] == [1, 2]
     again = json.loads((pair / "done.json").read_text())
     assert {k: again[k] for k in ("ap50", "best_epoch", "params")} == {k: first[k] for k in ("ap50", "best_epoch", "params")}
+
+
+def test_seed_table_and_paired_differences_against_hand_computed_statistics():
+    """Three seeds of two models: mean ± sample std per metric and paired differences, computed here by hand."""
+    from fscfnet.experiments_table import format_results, summarize
+
+    def row(model, seed, ap50, ap, fa, last_ap50):
+        return {"data": "D", "model": model, "seed": seed, "precision": 0.5, "recall": 0.5, "f1": 0.5, "ap50": ap50,
+                "ap50_95": ap, "pd": 0.5, "fa": fa, "last": {"ap50": last_ap50, "ap50_95": ap}, "params": 2e6,
+                "gflops": 1.0, "best_epoch": 9, "epochs": 10, "device": "cpu", "train_images_per_s": 10.0}
+
+    rows = [row("base", 0, 0.70, 0.25, 2e-4, 0.69), row("new", 0, 0.74, 0.24, 1e-4, 0.70),
+            row("base", 1, 0.72, 0.27, 2e-4, 0.71), row("new", 1, 0.71, 0.26, 3e-4, 0.72),
+            row("base", 2, 0.68, 0.26, 2e-4, 0.66), row("new", 2, 0.75, 0.25, 1e-4, 0.70)]
+    s = {x["model"]: x for x in summarize(rows, "base")}
+    # new AP50: 0.74, 0.71, 0.75 -> mean 0.7333, sample std sqrt(((.0067)^2 + (.0233)^2 + (.0167)^2) / 2) = 0.02082
+    assert s["new"]["best"]["ap50"]["mean"] == pytest.approx(0.733333, abs=1e-6)
+    assert s["new"]["best"]["ap50"]["std"] == pytest.approx(0.020817, abs=1e-6)
+    d = s["new"]["vs_baseline"]["best.ap50"]  # differences 0.04, -0.01, 0.07
+    assert (d["mean"], d["favour_model"], d["favour_baseline"]) == (pytest.approx(0.033333, abs=1e-6), 2, 1)
+    assert d["std"] == pytest.approx(0.040415, abs=1e-6)
+    fa = s["new"]["vs_baseline"]["best.fa"]  # -1e-4, +1e-4, -1e-4: lower is better, so 2 seeds favour new
+    assert (fa["favour_model"], fa["favour_baseline"]) == (2, 1)
+    assert s["new"]["vs_baseline"]["last.ap50"]["mean"] == pytest.approx((0.01 + 0.01 + 0.04) / 3)
+    table = format_results(rows, {"epochs": 10, "imgsz": 320, "batch": 16, "seeds": [0, 1, 2], "settings": {}}, "base")
+    line = next(ln for ln in table.splitlines() if ln.startswith("| new |") and "±" in ln)
+    assert "0.733 ± 0.021" in line and "9/10, 9/10, 9/10" in line
+    diff_line = [ln for ln in table.splitlines() if ln.startswith("| new |")][-1]
+    assert "0.033 ± 0.040 (2/1)" in diff_line

@@ -43,7 +43,8 @@ def scaled_weight_decay(cfg: TrainConfig) -> float:
 
 
 def optimizer_steps(epochs: int, images: int, cfg: TrainConfig) -> int:
-    """Optimizer steps of a whole run (what ``auto`` decides on)."""
+    """Optimizer steps of a whole run as Ultralytics counts them for ``auto`` (images / max(batch, nbs) per epoch;
+    when the batch does not divide ``nbs`` evenly the real count is higher)."""
     return epochs * math.ceil(images / max(cfg.batch, cfg.nbs))
 
 

@@ -13,7 +13,8 @@ from ..utils.loss import COMPONENTS
 from ..utils.plots import save_figure
 
 METRIC_COLUMNS = ("precision", "recall", "f1", "ap50", "ap50_95", "pd", "fa")
-COLUMNS = ("epoch", *COMPONENTS, "lr", *METRIC_COLUMNS)
+TIME_COLUMNS = ("train_s", "val_s")  # seconds the epoch spent training and validating (rank 0)
+COLUMNS = ("epoch", *COMPONENTS, "lr", *METRIC_COLUMNS, *TIME_COLUMNS)
 
 
 def read_rows(path: Path) -> list[dict]:

@@ -73,7 +73,7 @@ def _optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, amp: Pre
     amp.scaler.update()
     optimizer.zero_grad(set_to_none=True)
     if grads_ok and ema is not None:
-        ema.update(model)
+        ema.update(getattr(model, "module", model))  # the model itself, not its DDP wrapper
     return grads_ok, losses_ok
 
 

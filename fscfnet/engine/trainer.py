@@ -12,6 +12,7 @@ import dataclasses
 import datetime
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -30,7 +31,7 @@ from ..nn import build_model
 from ..utils.device import training_device
 from ..utils.ema import ModelEMA
 from ..utils.files import atomic_write_text, increment_path
-from ..utils.loss import COMPONENTS, V10DetectionLoss
+from ..utils.loss import V10DetectionLoss
 from ..utils.plots import plot_batch, plot_f1_curve, plot_label_stats, plot_pr_curve
 from .checkpoint import RunFiles, is_checkpoint, load_checkpoint, load_resume_checkpoint, run_finished
 from .config import TrainConfig, load_train_config
@@ -105,6 +106,7 @@ class Trainer:
         self.loss_fn = V10DetectionLoss(self.model, cfg.loss_config())
         self.step_state = StepState()
         self.start_epoch, self.best_fitness, self.best_epoch = 0, None, -1
+        self.committed_epoch = -1  # the last epoch whose end last.pt holds
         self.best_metrics: dict = {}
         self.best_curves: Curves | None = None
         if ckpt is not None:
@@ -188,6 +190,7 @@ class Trainer:
         torch.set_rng_state(ckpt["rng"])
         self.step_state = StepState(int(ckpt.get("last_step", -1)))
         self.start_epoch = int(ckpt["epoch"]) + 1
+        self.committed_epoch = int(ckpt["epoch"])
         self.best_fitness, self.best_epoch = ckpt.get("best_fitness"), int(ckpt.get("best_epoch", -1))
         self.best_metrics = dict(ckpt.get("best_metrics") or {})
 
@@ -239,12 +242,14 @@ class Trainer:
             if self.is_main:
                 self._plots()
         except TrainingError as e:
-            kept = f"{self.files.last} keeps epoch {epoch}, the last good one" if epoch > 0 else "no checkpoint was written"
+            done = self.committed_epoch + 1  # epochs whose end last.pt holds (the signal may come after a commit)
+            kept = f"{self.files.last} keeps epoch {done}, the last good one" if done else "no checkpoint was written"
             raise TrainingError(f"{e}; {kept}") from None
         except KeyboardInterrupt:
-            self.log(f"\ninterrupted in epoch {epoch + 1}: {self.files.last} holds the end of epoch {epoch}; "
-                     f"--resume {self.files.last} redoes epoch {epoch + 1} from there, exactly as an uninterrupted run"
-                     if epoch > 0 else f"\ninterrupted in epoch 1, before the first checkpoint")
+            done = self.committed_epoch + 1
+            self.log(f"\ninterrupted in epoch {done + 1}: {self.files.last} holds the end of epoch {done}; "
+                     f"--resume {self.files.last} redoes epoch {done + 1} from there, exactly as an uninterrupted run"
+                     if done else "\ninterrupted in epoch 1, before the first checkpoint")
             raise
         finally:
             if self.world > 1 and dist.is_initialized():
@@ -256,7 +261,9 @@ class Trainer:
         if not self.is_main:
             return False
         model = self.ema.ema if self.ema else self.model
+        t0 = time.perf_counter()
         v = validate(model, self.val_loader, device=self.device)
+        val_s = time.perf_counter() - t0
         metrics = v.metrics_dict()
         fit = fitness(metrics, self.cfg.fitness)
         best = self.best_fitness is None or fit > self.best_fitness
@@ -265,10 +272,12 @@ class Trainer:
             self.best_metrics = {**metrics, "epoch": epoch + 1}
         stop = epoch - self.best_epoch >= self.cfg.patience
         finished = stop or epoch + 1 >= self.epochs
-        self.rows.append({"epoch": epoch + 1, **result.losses, "lr": result.lr, **{k: metrics[k] for k in METRIC_COLUMNS}})
+        self.rows.append({"epoch": epoch + 1, **result.losses, "lr": result.lr, **{k: metrics[k] for k in METRIC_COLUMNS},
+                          "train_s": result.seconds, "val_s": val_s})
         common = dict(model=self.model, names=self.data.names, state_dict=model.state_dict(),
                       train_args=self.cfg.as_dict(), epoch=epoch, best_fitness=self.best_fitness, metrics=metrics)
         self.files.commit_epoch(self.rows, common if best else None, {**common, **self._resume_state(finished)})
+        self.committed_epoch = epoch
         if self.cfg.plot_every and (epoch + 1) % self.cfg.plot_every == 0:
             self._plots()
         self.log(f"epoch {epoch + 1}/{self.epochs}: loss {sum(result.losses.values()):.3f}, "

@@ -145,20 +145,22 @@ def plot_pdfa_curve(curve: dict, at_conf: dict | None, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def plot_comparison(rows: list[dict], path: Path, metrics: tuple[str, ...] = ("ap50", "ap50_95", "f1")) -> Path:
-    """Grouped bars: one panel per dataset, one group per model, one bar per metric (rows as in results.json)."""
-    datasets = list(dict.fromkeys(r["data"] for r in rows))
-    fig = Figure(figsize=(max(6.0, 1.6 * len(rows) / max(len(datasets), 1) * len(datasets) + 2), 4))
+def plot_comparison(summary: list[dict], path: Path, metrics: tuple[str, ...] = ("ap50", "ap50_95", "f1")) -> Path:
+    """Grouped bars with error bars (± sample std over seeds): one panel per dataset, one group per model, one bar
+    per metric (``summary`` as :func:`fscfnet.experiments_table.summarize` returns it)."""
+    datasets = list(dict.fromkeys(r["data"] for r in summary))
+    fig = Figure(figsize=(max(6.0, 1.6 * len(summary) / max(len(datasets), 1) * len(datasets) + 2), 4))
     axes = np.atleast_1d(fig.subplots(1, len(datasets), sharey=True))
     width = 0.8 / len(metrics)
     for ax, data in zip(axes, datasets):
-        sub = [r for r in rows if r["data"] == data]
+        sub = [r for r in summary if r["data"] == data]
         x = np.arange(len(sub))
         for j, m in enumerate(metrics):
-            vals = [r[m] or 0.0 for r in sub]
-            bars = ax.bar(x + (j - (len(metrics) - 1) / 2) * width, vals, width, label=m)
+            vals = [r["best"][m]["mean"] if r["best"][m]["n"] else 0.0 for r in sub]
+            err = [r["best"][m]["std"] if r["best"][m]["n"] > 1 else 0.0 for r in sub]
+            bars = ax.bar(x + (j - (len(metrics) - 1) / 2) * width, vals, width, yerr=err, capsize=2, label=m)
             ax.bar_label(bars, fmt="%.2f", fontsize=6)
-        ax.set_xticks(x, [r["model"] for r in sub], rotation=30, ha="right", fontsize=8)
+        ax.set_xticks(x, [f"{r['model']} (n={len(r['seeds'])})" for r in sub], rotation=30, ha="right", fontsize=8)
         ax.set_title(data, fontsize=10)
         ax.set_ylim(0, 1)
     axes[0].legend(fontsize=8)
