@@ -63,9 +63,8 @@ class TaskAlignedAssigner:
         pos = top & cand  # (B, M, A)
 
         multi = pos.sum(1, keepdim=True) > 1  # an anchor claimed by several targets keeps the best-overlapping one
-        if multi.any():
-            best = F.one_hot(overlaps.argmax(1), m).permute(0, 2, 1).bool()
-            pos = torch.where(multi, best & pos.any(1, keepdim=True), pos)
+        best = F.one_hot(overlaps.argmax(1), m).permute(0, 2, 1).bool()  # no `if multi.any()`: no host sync
+        pos = torch.where(multi, best & pos.any(1, keepdim=True), pos)
         fg = pos.any(1)  # (B, A)
         gt_idx = pos.float().argmax(1)  # (B, A)
         labels = gt_labels.gather(1, gt_idx)

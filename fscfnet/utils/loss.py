@@ -90,21 +90,20 @@ class BranchLoss:
 
     def __call__(self, feats: list[torch.Tensor], labels: torch.Tensor, gt_boxes: torch.Tensor, gt_mask: torch.Tensor
                  ) -> tuple[torch.Tensor, ...]:
-        b = feats[0].shape[0]
         distri, scores, anchors, strides, pred = self.decode(feats)
         a = self._assign(scores, anchors, strides, pred, labels, gt_boxes, gt_mask)
         norm = a.scores.sum().clamp(min=1.0)
         cls = F.binary_cross_entropy_with_logits(scores.float(), a.scores, reduction="sum") / norm
-        box = dfl = scores.new_zeros((), dtype=torch.float32)
-        if a.fg.any():
-            weight = a.scores.sum(-1)[a.fg]
-            s = strides.expand(b, -1, -1)[a.fg]
-            pb, tb = pred[a.fg] * s, a.boxes[a.fg]  # pixels
-            box = ((1.0 - box_quality(pb, tb, self.cfg.nwd_ratio, self.cfg.nwd_c)) * weight).sum() / norm
-            anc = anchors.expand(b, -1, -1)[a.fg]
-            tgt = torch.cat((anc - tb[:, :2] / s, tb[:, 2:] / s - anc), -1).clamp(0, self.reg_max - 1 - 0.01)
-            per_side = dfl_loss(distri[a.fg].float().reshape(-1, self.reg_max), tgt.reshape(-1)).view(-1, 4).mean(-1)
-            dfl = (per_side * weight).sum() / norm
+        # the positives found once (one host sync; no `if a.fg.any()`: with none, the sums below are 0)
+        bi, ai = a.fg.nonzero(as_tuple=True)
+        weight = a.scores.sum(-1)[bi, ai]
+        s = strides[ai]
+        pb, tb = pred[bi, ai] * s, a.boxes[bi, ai]  # pixels
+        box = ((1.0 - box_quality(pb, tb, self.cfg.nwd_ratio, self.cfg.nwd_c)) * weight).sum() / norm
+        anc = anchors[ai]
+        tgt = torch.cat((anc - tb[:, :2] / s, tb[:, 2:] / s - anc), -1).clamp(0, self.reg_max - 1 - 0.01)
+        per_side = dfl_loss(distri[bi, ai].float().reshape(-1, self.reg_max), tgt.reshape(-1)).view(-1, 4).mean(-1)
+        dfl = (per_side * weight).sum() / norm
         return box * self.cfg.box, cls * self.cfg.cls, dfl * self.cfg.dfl
 
 
