@@ -1,65 +1,8 @@
-"""Detect targets in images, folders, globs, list files or videos: annotated copies (and YOLO labels) in a run folder.
+"""Checkout wrapper of `fscfnet detect` (the code is fscfnet/commands/detect.py): python detect.py --help."""
 
-    python detect.py --weights runs/train/exp/weights/best.pt --source path/to/images [--conf 0.25] [--save-txt]
-    python detect.py --weights best.onnx --source "frames/*.png" --imgsz 640
-    python detect.py --weights best.pt --source clip.mp4          # writes runs/detect/exp/clip.mp4
-
-Outputs keep each file's path relative to its source: with --recursive, src/a/x.png and src/b/x.png become
-runs/detect/exp/a/x.png and b/x.png (labels/a/x.txt, labels/b/x.txt); a name already taken by an earlier source
-gets the file's parent folder (b/x.png), then _2, _3, ..., so nothing is overwritten. Unreadable and non-image
-files are reported on stderr and skipped; the rest are processed.
-"""
-
-from __future__ import annotations
-
-import argparse
 import sys
-from pathlib import Path
 
-from fscfnet.engine.backends import load_inference_model
-from fscfnet.engine.predictor import run_detect
-from fscfnet.errors import UserError
-from fscfnet.utils.cli import run_cli
-from fscfnet.utils.device import select_device
-from fscfnet.utils.files import increment_path
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--weights", required=True, help="checkpoint written by train.py, or an ONNX / TorchScript export")
-    ap.add_argument("--source", required=True, nargs="+",
-                    help="image file, folder, glob, video file or .txt list of paths (several allowed)")
-    ap.add_argument("--conf", type=float, default=0.25, help="keep detections at or above this score")
-    ap.add_argument("--imgsz", type=int, default=None, help="square inference size (default: the training size)")
-    ap.add_argument("--batch", type=int, default=1, help="images per forward pass")
-    ap.add_argument("--recursive", action="store_true",
-                    help="also look in subfolders of a folder source (mirrored in the outputs)")
-    ap.add_argument("--save-txt", action="store_true",
-                    help="write labels/<path>.txt, <path> as for the annotated image (YOLO: class cx cy w h)")
-    ap.add_argument("--save-conf", action="store_true", help="with --save-txt: append each detection's score")
-    ap.add_argument("--nosave", action="store_true", help="do not write annotated images or videos")
-    ap.add_argument("--device", default="auto", help="auto, cpu, cuda, or a CUDA index such as 0 or cuda:1")
-    ap.add_argument("--project", default="runs/detect")
-    ap.add_argument("--name", default="exp")
-    return ap.parse_args(argv)
-
-
-def run(args: argparse.Namespace) -> Path:
-    model = load_inference_model(Path(args.weights), select_device(args.device))
-    model.check_imgsz(args.imgsz)
-    if not 0 <= args.conf < 1:
-        raise UserError(f"--conf {args.conf} must lie in [0, 1)")
-    save_dir = increment_path(Path(args.project) / args.name)
-    run_detect(model, args.source, save_dir, args.imgsz, args.conf, args.batch, not args.nosave, args.save_txt,
-               args.save_conf, args.recursive)
-    return save_dir
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    return run_cli(lambda: run(args))
-
+from fscfnet.commands.detect import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -22,6 +22,7 @@ from typing import Iterator
 import torch
 import yaml
 
+from .cfg import is_name, resolve_model
 from .data.sources import Source
 from .engine.backends import InferenceModel, from_module, load_inference_model
 from .engine.config import load_train_config
@@ -48,12 +49,14 @@ def _is_config(path: Path) -> bool:
 class FSCFNet:
     """A model from a config YAML (new weights) or from a file (checkpoint, ONNX or TorchScript export)."""
 
-    def __init__(self, model: str | Path = "cfg/models/fscfnet.yaml", device: str = "auto", nc: int | None = None):
+    def __init__(self, model: str | Path = "fscfnet", device: str = "auto", nc: int | None = None):
         """``device``: the ``--device`` spec (``auto``, ``cpu``, ``cuda``, ``0``, ``0,1``) for inference and for
         :meth:`train` unless it gets its own; ``self.device`` is the first device it names."""
         self.source, self.device_spec, self.device = Path(model), str(device), select_device(device)
         if not self.source.is_file():
-            raise UserError(f"{model}: no such model config or weights file")
+            if not is_name(model):
+                raise UserError(f"{model}: no such model config or weights file")
+            self.source = resolve_model(model)  # a shipped config by name
         self.weights: Path | None = None
         self.net: torch.nn.Module | None = None
         self._loaded: InferenceModel | None = None

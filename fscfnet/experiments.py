@@ -23,6 +23,7 @@ from typing import Callable
 
 import yaml
 
+from .cfg import resolve_model
 from .data.config import load_data_config
 from .data.labels import read_index
 from .engine.backends import load_inference_model
@@ -41,22 +42,15 @@ from .utils.provenance import provenance
 from .experiments_table import METRICS, format_results, summarize
 from .engine.results import read_rows
 
-MODELS_DIR = Path(__file__).resolve().parents[1] / "cfg" / "models"
 PLAN_KEYS = ("epochs", "imgsz", "batch", "settings")  # what must not change when an experiment resumes
 
 
 def model_config(name: str) -> Path:
-    """``fscfnet`` -> ``cfg/models/fscfnet.yaml``; a path to a YAML is taken as it is."""
-    path = Path(name)
-    if path.suffix in (".yaml", ".yml"):
-        if not path.is_file():
-            raise UserError(f"--models {name}: file not found")
-        return path
-    path = MODELS_DIR / f"{name}.yaml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in MODELS_DIR.glob("*.yaml")))
-        raise UserError(f"--models {name}: no such model config (known: {known}; or give a YAML path)")
-    return path
+    """``fscfnet`` -> the shipped ``fscfnet.yaml``; a path to a YAML is taken as it is."""
+    try:
+        return resolve_model(name)
+    except UserError as e:
+        raise UserError(f"--models {e}") from None
 
 
 def check_plan(root: Path, plan: dict) -> None:

@@ -62,7 +62,7 @@ def test_runner_refuses_changed_settings_and_unknown_models(tmp_path, capsys):
     base = ["--data", str(data), "--imgsz", "64", "--batch", "2", "--workers", "0", "--device", "cpu",
             "--project", str(tmp_path / "exp"), "--name", "t"]
     assert main(["--models", "nope", *base, "--epochs", "1"]) == 2
-    assert "--models nope: no such model config (known:" in capsys.readouterr().err
+    assert "--models nope: no such model config file or name (shipped: fscfnet," in capsys.readouterr().err
     (tmp_path / "exp" / "t").mkdir(parents=True)
     (tmp_path / "exp" / "t" / "plan.yaml").write_text("epochs: 5\nimgsz: 64\nbatch: 2\nseeds: [0]\nsettings: {}\n")
     assert main(["--models", "yolov10n", *base, "--epochs", "1"]) == 2

@@ -154,7 +154,9 @@ def test_val_and_detect_report_cpu_when_onnx_runtime_has_no_cuda(exported, demo,
     fake.InferenceSession = Session
     fake.get_available_providers = lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
     monkeypatch.setitem(sys.modules, "onnxruntime", fake)
-    for cli in (val, detect):  # as if --device parsed on a GPU machine; torch itself still sees no CUDA
+    from fscfnet.commands import detect as detect_command, val as val_command
+
+    for cli in (val_command, detect_command):  # as if --device parsed on a GPU machine; torch itself sees no CUDA
         monkeypatch.setattr(cli, "select_device", lambda spec: torch.device("cuda:0"))
     capsys.readouterr()
     assert val.main(["--weights", str(exported["onnx"]), "--device", "0", "--workers", "0",

@@ -8,11 +8,9 @@ from pathlib import Path
 import yaml
 
 from ..errors import DatasetError, UserError
+from ..cfg import DATASET_CONFIGS_DIR, dataset_names, datasets_root
 from ..utils.config import did_you_mean, from_dict
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CONFIG_DIR = PROJECT_ROOT / "cfg" / "datasets"
-DATASETS_DIR = PROJECT_ROOT / "datasets"
 SPLITS = ("train", "test")
 
 
@@ -32,7 +30,7 @@ class DataConfig:
     @property
     def root(self) -> Path:
         p = Path(self.path).expanduser()
-        return p if p.is_absolute() else DATASETS_DIR / p
+        return p if p.is_absolute() else datasets_root() / p
 
     @property
     def nc(self) -> int:
@@ -49,7 +47,7 @@ class DataConfig:
 
 
 def available_datasets() -> list[str]:
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    return dataset_names()
 
 
 def load_data_config(data: str | Path) -> DataConfig:
@@ -59,7 +57,7 @@ def load_data_config(data: str | Path) -> DataConfig:
         if str(data) not in available_datasets():
             raise UserError(f"unknown dataset {str(data)!r}{did_you_mean(str(data), available_datasets())} "
                             f"(built-in: {', '.join(available_datasets())}; or pass a dataset YAML path)")
-        path = CONFIG_DIR / f"{data}.yaml"
+        path = DATASET_CONFIGS_DIR / f"{data}.yaml"
     if not path.is_file():
         raise UserError(f"{path}: dataset config not found")
     try:

@@ -328,9 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stats-out", type=Path, default=None,
                     help="also write the printed statistics, and this command, to this JSON file")
     args = ap.parse_args(argv)
-    from .config import DATASETS_DIR
+    from ..cfg import datasets_root
 
-    dst = args.dst or DATASETS_DIR / args.src.resolve().name
+    dst = args.dst or datasets_root() / args.src.resolve().name
     command = "python -m fscfnet.data.prepare " + shlex.join(sys.argv[1:] if argv is None else argv)
 
     def run() -> None:

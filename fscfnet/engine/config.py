@@ -23,7 +23,7 @@ MAX_WORKERS = 8
 
 @dataclass
 class TrainConfig:
-    model: str = "cfg/models/fscfnet.yaml"
+    model: str = "fscfnet"  # a shipped config name, a model YAML, or a checkpoint to fine-tune
     data: str = "demo"
     epochs: int | None = None  # None: the dataset config's 'epochs', else 100
     imgsz: int | None = None  # None: the dataset config's 'imgsz', else 640

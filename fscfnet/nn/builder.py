@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 import yaml
+
+from ..cfg import MODELS_DIR, is_name, model_names
 from torch import nn
 
 from ..errors import UserError
@@ -52,8 +54,11 @@ def load_config(cfg: str | Path | dict) -> tuple[dict, str]:
     if isinstance(cfg, dict):
         return dict(cfg), "<dict>"
     path = Path(cfg)
+    if not path.is_file() and is_name(cfg) and (MODELS_DIR / f"{cfg}.yaml").is_file():
+        path = MODELS_DIR / f"{cfg}.yaml"  # a shipped config by name: fscfnet, yolov10n, ...
     if not path.is_file():
-        raise ModelConfigError(f"{path}: model config not found (pass a YAML path such as cfg/models/fscfnet.yaml)")
+        raise ModelConfigError(f"{path}: model config not found (pass a YAML path or a shipped name: "
+                               f"{', '.join(model_names())})")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
