@@ -24,7 +24,7 @@ from .errors import UserError
 from .nn import build_model
 from .nn.summary import count_gflops, count_params
 from .engine.checkpoint import save_checkpoint
-from .utils.cli import run_cli
+from .utils.cli import check_imgsz, run_cli
 from .utils.device import select_device
 from .utils.files import write_json
 from .utils.timing import stats, time_forward
@@ -41,8 +41,7 @@ def benchmark(model: torch.nn.Module, imgsz: int, batch: int = 1, device: torch.
     """Timings of ``model`` (an unfused DetectionModel; it is not modified) in each backend."""
     device = device or torch.device("cpu")
     stride = int(model.stride.max())
-    if imgsz <= 0 or imgsz % stride:
-        raise UserError(f"--imgsz {imgsz} must be a positive multiple of the model stride {stride}")
+    check_imgsz(imgsz, stride)
     fused = copy.deepcopy(model).fuse()
     out = {"imgsz": imgsz, "batch": batch, "device": str(device), "threads": torch.get_num_threads(),
            "params": count_params(model), "params_fused": count_params(fused),

@@ -18,8 +18,7 @@ from pathlib import Path
 
 from fscfnet.engine.backends import load_inference_model
 from fscfnet.engine.predictor import run_detect
-from fscfnet.errors import UserError
-from fscfnet.utils.cli import run_cli
+from fscfnet.utils.cli import check_conf, run_cli
 from fscfnet.utils.device import select_device
 from fscfnet.utils.files import increment_path
 
@@ -48,8 +47,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> Path:
     model = load_inference_model(Path(args.weights), select_device(args.device))
     model.check_imgsz(args.imgsz)
-    if not 0 <= args.conf < 1:
-        raise UserError(f"--conf {args.conf} must lie in [0, 1)")
+    check_conf(args.conf)
     save_dir = increment_path(Path(args.project) / args.name)
     run_detect(model, args.source, save_dir, args.imgsz, args.conf, args.batch, not args.nosave, args.save_txt,
                args.save_conf, args.recursive)

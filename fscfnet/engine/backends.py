@@ -18,6 +18,7 @@ from typing import Callable
 import torch
 
 from ..errors import UserError
+from ..utils.cli import check_imgsz
 from .checkpoint import load_checkpoint, model_from_checkpoint
 
 META_KEY = "fscfnet"  # ONNX metadata_props key / TorchScript extra file holding the metadata JSON
@@ -50,8 +51,7 @@ class InferenceModel:
     def check_imgsz(self, imgsz: int | None) -> int:
         """The input size to use: ``imgsz`` or the default; a clear error when the model cannot take it."""
         size = int(imgsz or self.imgsz)
-        if size <= 0 or size % self.stride:
-            raise UserError(f"--imgsz {size} must be a positive multiple of the model stride {self.stride}")
+        check_imgsz(size, self.stride)
         if self.fixed_imgsz and size != self.imgsz:
             raise UserError(f"{self.path}: exported for {self.imgsz}x{self.imgsz} input only; pass --imgsz "
                             f"{self.imgsz} or export again with --dynamic")

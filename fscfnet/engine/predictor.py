@@ -22,6 +22,7 @@ import torch
 from ..data.augment import letterbox, resize_long_side
 from ..data.sources import Frame, Source, iter_frames
 from ..errors import UserError
+from ..utils.cli import check_conf
 from .backends import InferenceModel
 from .result import Result
 from .validator import to_original
@@ -44,8 +45,7 @@ class Predictor:
 
     def __init__(self, model: InferenceModel, imgsz: int | None = None, conf: float = 0.25, batch: int = 1,
                  keep_images: bool = True, on_skip: Callable[[Frame], None] | None = None):
-        if not 0 <= conf < 1:
-            raise UserError(f"--conf {conf} must lie in [0, 1)")
+        check_conf(conf)
         if batch < 1:
             raise UserError(f"--batch {batch} must be at least 1")
         self.model, self.imgsz, self.conf, self.batch = model, model.check_imgsz(imgsz), conf, batch

@@ -28,6 +28,7 @@ from ..data.dataset import IRSTDDataset, build_dataloader, label_stats
 from ..errors import UserError
 from ..metrics.detection import Curves
 from ..nn import build_model
+from ..utils.cli import check_imgsz
 from ..utils.device import training_device
 from ..utils.ema import ModelEMA
 from ..utils.files import atomic_write_text, increment_path
@@ -163,9 +164,7 @@ class Trainer:
                 self.log(f"loaded {loaded}/{total} tensors (matching names and shapes) from {init}")
         if model.nc != self.data.nc:
             raise UserError(f"{cfg.model}: nc={model.nc} but {self.data.source} has {self.data.nc} classes")
-        stride = int(model.stride.max())
-        if self.imgsz % stride:
-            raise UserError(f"imgsz {self.imgsz} must be a multiple of the model stride {stride}")
+        check_imgsz(self.imgsz, int(model.stride.max()))
         return model.to(self.device)
 
     def _wrap_ddp(self, cfg: TrainConfig) -> nn.Module:

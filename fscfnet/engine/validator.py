@@ -17,7 +17,9 @@ from ..data.config import load_data_config
 from ..data.dataset import IRSTDDataset, build_dataloader, original_targets
 from ..errors import UserError
 from ..metrics import AP_FLOOR, DEFAULT_CONF, Metrics, evaluate, operating_point, pdfa_curve
+from ..utils.cli import check_conf
 from ..utils.files import write_json
+from ..utils.timing import sync
 from ..utils.plots import plot_f1_curve, plot_pdfa_curve, plot_pr_curve
 from .backends import InferenceModel
 
@@ -45,11 +47,6 @@ def to_original(det: np.ndarray, ratio: float, pad: tuple[float, float], hw: tup
     return det[(det[:, 2] > det[:, 0]) & (det[:, 3] > det[:, 1])]
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 @torch.no_grad()
 def validate(model: torch.nn.Module | InferenceModel, data: IRSTDDataset | DataLoader, batch_size: int = 16,
              workers: int = 2, conf: float = 0.001, device: torch.device | None = None) -> Validation:
@@ -70,10 +67,10 @@ def validate(model: torch.nn.Module | InferenceModel, data: IRSTDDataset | DataL
     for images, _, metas in loader:
         t0 = time.perf_counter()
         x = images.to(device, non_blocking=True).float().div_(255).contiguous(memory_format=fmt)
-        _sync(device)
+        sync(device)
         t1 = time.perf_counter()
         out = model(x)
-        _sync(device)
+        sync(device)
         t2 = time.perf_counter()
         out = out.float().cpu().numpy()
         for det, meta in zip(out, metas):
@@ -116,8 +113,7 @@ def validate_model(model: InferenceModel, data: str | None = None, split: str = 
                         f"({', '.join(cfg.names)}); validate on data with the model's classes")
     imgsz = model.check_imgsz(imgsz)
     for value in (at_conf, conf):
-        if not 0 <= value < 1:
-            raise UserError(f"--conf {value} must lie in [0, 1)")
+        check_conf(value)
     dataset = IRSTDDataset(cfg, split, imgsz, channels=model.ch, log=log)
     log(dataset.summary)
     v = validate(model, dataset, batch, workers, min(conf, at_conf))

@@ -21,7 +21,7 @@ import numpy as np
 from ..data.config import load_data_config
 from ..data.dataset import IRSTDDataset, original_targets
 from ..errors import UserError
-from ..utils.cli import run_cli
+from ..utils.cli import check_conf, run_cli
 from ..utils.files import write_json
 from . import DEFAULT_CONF, evaluate, format_table
 
@@ -70,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     def run() -> None:
-        if not 0 <= args.conf < 1:
-            raise UserError(f"--conf {args.conf} must lie in [0, 1)")
+        check_conf(args.conf)
         cfg = load_data_config(args.data)
         ds = IRSTDDataset(cfg, args.split, imgsz=32, log=lambda s: print(s, file=sys.stderr))
         preds = read_predictions(args.pred, [Path(p).stem for p in ds.paths], cfg.nc)

@@ -37,3 +37,18 @@ def run_cli(fn: Callable[[], object], interrupted: str = "", sigterm_as_interrup
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def check_conf(conf: float, flag: str = "--conf") -> float:
+    """A confidence threshold in [0, 1); otherwise a one-line error naming the flag."""
+    if not 0 <= conf < 1:
+        raise UserError(f"{flag} {conf} must lie in [0, 1)")
+    return conf
+
+
+def check_imgsz(size: int, stride: int, flag: str = "--imgsz") -> int:
+    """An input size the model can take: a positive multiple of its largest stride."""
+    if size <= 0 or size % stride:
+        raise UserError(f"{flag} {size} must be a positive multiple of the model stride {stride}")
+    return size
+

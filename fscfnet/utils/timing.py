@@ -9,7 +9,8 @@ from typing import Callable
 import torch
 
 
-def _sync(device: torch.device | None) -> None:
+def sync(device: torch.device | None) -> None:
+    """Wait for ``device``'s queued work (CUDA); nothing on the CPU."""
     if device is not None and device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -20,12 +21,12 @@ def time_forward(fn: Callable[[torch.Tensor], object], x: torch.Tensor, iters: i
     device = x.device if isinstance(x, torch.Tensor) else None
     for _ in range(warmup):
         fn(x)
-    _sync(device)
+    sync(device)
     times = []
     for _ in range(iters):
         t = time.perf_counter()
         fn(x)
-        _sync(device)
+        sync(device)
         times.append((time.perf_counter() - t) * 1e3)
     return times
 
