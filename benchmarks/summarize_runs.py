@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from fscfnet.data.config import load_data_config  # noqa: E402
 from fscfnet.data.labels import read_index  # noqa: E402
-from fscfnet.engine.results import read_rows  # noqa: E402
+from fscfnet.engine.results_csv import read_rows  # noqa: E402
 from fscfnet.experiments import timings  # noqa: E402
 from fscfnet.utils.provenance import provenance  # noqa: E402
 from fscfnet.engine.checkpoint import load_checkpoint  # noqa: E402

@@ -40,7 +40,7 @@ from .utils.files import atomic_write_text, write_json
 from .utils.plots import plot_comparison
 from .utils.provenance import provenance
 from .experiments_table import METRICS, format_results, summarize
-from .engine.results import read_rows
+from .engine.results_csv import read_rows
 
 PLAN_KEYS = ("epochs", "imgsz", "batch", "settings")  # what must not change when an experiment resumes
 

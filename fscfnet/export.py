@@ -27,7 +27,7 @@ from .errors import UserError
 from .utils.cli import run_cli
 from .utils.files import atomic_write
 
-FORMATS = ("onnx", "torchscript")
+EXPORT_FORMATS = ("onnx", "torchscript")
 MAX_SIDE = 4096  # largest height/width a --dynamic ONNX graph accepts
 
 
@@ -71,8 +71,8 @@ def _torchscript(model: torch.nn.Module, x: torch.Tensor, path: Path, meta: dict
 def export(weights: Path | str, format: str = "onnx", imgsz: int | None = None, dynamic: bool = False,
            output: Path | str | None = None) -> Path:
     """Export checkpoint ``weights``; returns the written file (default: beside it, ``.onnx`` / ``.torchscript``)."""
-    if format not in FORMATS:
-        raise UserError(f"--format {format!r}: choose one of {', '.join(FORMATS)}")
+    if format not in EXPORT_FORMATS:
+        raise UserError(f"--format {format!r}: choose one of {', '.join(EXPORT_FORMATS)}")
     loaded = load_inference_model(weights, torch.device("cpu"))
     if loaded.format != "pytorch":
         raise UserError(f"{weights}: is already a {loaded.format} export; export from the .pt checkpoint")

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import ROOT, tiny_demo_yaml, wait_for
-from fscfnet.engine.results import read_rows
+from fscfnet.engine.results_csv import read_rows
 from fscfnet.experiments import main
 from fscfnet.engine.checkpoint import load_checkpoint
 

@@ -16,7 +16,7 @@ import torchvision
 import train
 from conftest import ROOT, tiny_demo_yaml, wait_for
 from fscfnet import build_model
-from fscfnet.engine.results import TIME_COLUMNS, read_rows
+from fscfnet.engine.results_csv import TIME_COLUMNS, read_rows
 from fscfnet.utils.boxes import box_quality, ciou, nwd
 from fscfnet.engine.checkpoint import load_checkpoint
 from fscfnet.utils.loss import LossConfig, V10DetectionLoss

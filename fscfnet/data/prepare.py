@@ -37,11 +37,11 @@ from ..utils.files import write_json
 from .labels import (image_files, mask_to_boxes, read_coco, read_index, read_voc, write_yolo_labels,
                      xywh_pixels_to_yolo)
 
-FORMATS = ("masks", "voc", "coco")
+LABEL_FORMATS = ("masks", "voc", "coco")
 
 
 @dataclass
-class Source:
+class UpstreamSource:
     """What was found in SRC: image files, per-image pixel boxes (filled by a converter), split stems."""
 
     layout: str
@@ -106,7 +106,7 @@ def _unpaired(kind_a: str, a: set[str], kind_b: str, b: set[str]) -> list[str]:
     return problems
 
 
-def find_source(src: Path, fmt: str) -> Source:
+def find_source(src: Path, fmt: str) -> UpstreamSource:
     if not src.is_dir():
         raise UserError(f"{src}: source folder not found")
     if fmt == "masks":
@@ -125,7 +125,7 @@ def find_source(src: Path, fmt: str) -> Source:
         if img_dir is None:
             raise DatasetError(f"{src}: expected images/ and COCO JSON files (annotations/*.json or *.json)")
     images = image_files(img_dir)
-    source = Source(layout or "", images, {})
+    source = UpstreamSource(layout or "", images, {})
     if mask_dir is not None:
         masks = {}
         for stem, p in image_files(mask_dir).items():
@@ -180,7 +180,7 @@ def _faint_components(mask: np.ndarray, threshold: int = 127) -> int:
     return int((peak[1:] <= threshold).sum())
 
 
-def convert(src: Path, source: Source, fmt: str) -> Converted:
+def convert(src: Path, source: UpstreamSource, fmt: str) -> Converted:
     labels, pixel_wh, warnings = {}, [], list(source.warnings)
     names = ["target"]
     grey = faint = 0
@@ -249,8 +249,8 @@ def convert(src: Path, source: Source, fmt: str) -> Converted:
 def prepare(src: Path, dst: Path, fmt: str = "masks", overwrite: bool = False) -> dict:
     """Convert ``src`` into ``dst``; returns the summary that :func:`format_summary` prints."""
     src, dst = Path(src).resolve(), Path(dst).resolve()
-    if fmt not in FORMATS:
-        raise UserError(f"unknown --format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if fmt not in LABEL_FORMATS:
+        raise UserError(f"unknown --format {fmt!r} (choose from {', '.join(LABEL_FORMATS)})")
     if dst == src or src in dst.parents:
         raise UserError(f"{dst}: the destination must lie outside the source (the source is never modified)")
     if dst.exists() and any(dst.iterdir()) and not overwrite:
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
                                  epilog=__doc__.split("\n\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("src", type=Path, help="upstream dataset folder")
     ap.add_argument("--dst", type=Path, default=None, help="output folder (default: datasets/<SRC name>)")
-    ap.add_argument("--format", choices=FORMATS, default="masks", help="annotation format (default: masks)")
+    ap.add_argument("--format", choices=LABEL_FORMATS, default="masks", help="annotation format (default: masks)")
     ap.add_argument("--overwrite", action="store_true", help="replace an existing, non-empty --dst")
     ap.add_argument("--stats-out", type=Path, default=None,
                     help="also write the printed statistics, and this command, to this JSON file")

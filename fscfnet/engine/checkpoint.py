@@ -21,7 +21,7 @@ import torch
 
 from ..errors import UserError
 from ..utils.files import atomic_write
-from .results import read_rows, write_rows
+from .results_csv import read_rows, write_rows
 
 FORMAT = "fscfnet-checkpoint"
 RESUME_KEYS = ("train_state_dict", "optimizer", "ema_updates", "scaler", "rng", "best_epoch", "best_metrics",

@@ -37,7 +37,7 @@ from ..utils.plots import plot_batch, plot_f1_curve, plot_label_stats, plot_pr_c
 from .checkpoint import RunFiles, is_checkpoint, load_checkpoint, load_resume_checkpoint, run_finished
 from .config import TrainConfig, load_train_config
 from .optim import accumulation, build_optimizer, optimizer_steps
-from .results import METRIC_COLUMNS, plot_results
+from .results_csv import METRIC_COLUMNS, plot_results
 from .schedule import Schedule
 from .train_loop import EpochResult, Precision, StepState, TrainingError, train_one_epoch
 from .validator import validate
