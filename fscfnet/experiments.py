@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import sys
 from pathlib import Path
 from typing import Callable
@@ -67,14 +68,15 @@ def check_plan(root: Path, plan: dict) -> None:
 
 
 def timings(run_dir: Path, train_images: int, val_images: int) -> dict:
-    """Training and validation seconds and images/s summed over results.csv (epochs redone after an
-    interruption count once)."""
+    """Training and validation seconds summed over results.csv (epochs redone after an interruption count
+    once), and images/s from the median epoch, so that one slow epoch (a paused process, a neighbouring job)
+    does not move the rate."""
     rows = read_rows(run_dir / "results.csv")
-    train_s = sum(float(r["train_s"]) for r in rows if r.get("train_s"))
-    val_s = sum(float(r["val_s"]) for r in rows if r.get("val_s"))
-    n = len(rows)
-    return {"train_s": train_s, "val_s": val_s, "train_images_per_s": train_images * n / train_s if train_s else None,
-            "val_images_per_s": val_images * n / val_s if val_s else None}
+    train = [float(r["train_s"]) for r in rows if r.get("train_s")]
+    val = [float(r["val_s"]) for r in rows if r.get("val_s")]
+    return {"train_s": sum(train), "val_s": sum(val),
+            "train_images_per_s": train_images / statistics.median(train) if train else None,
+            "val_images_per_s": val_images / statistics.median(val) if val else None}
 
 
 def last_epoch(run_dir: Path) -> dict:

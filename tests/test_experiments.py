@@ -127,3 +127,15 @@ def test_seed_table_and_paired_differences_against_hand_computed_statistics():
     assert "0.733 ± 0.021" in line and "9/10, 9/10, 9/10" in line
     diff_line = [ln for ln in table.splitlines() if ln.startswith("| new |")][-1]
     assert "0.033 ± 0.040 (2/1)" in diff_line
+
+
+def test_timings_sum_the_epochs_and_take_the_rate_from_the_median_epoch(tmp_path):
+    from fscfnet.engine.results_csv import write_rows
+    from fscfnet.experiments import timings
+    # epoch 2 was paused (SIGSTOP) for 300 s: the totals keep it, the rate does not
+    write_rows(tmp_path / "results.csv", [{"epoch": 1, "train_s": 10.0, "val_s": 2.0},
+                                          {"epoch": 2, "train_s": 310.0, "val_s": 4.0},
+                                          {"epoch": 3, "train_s": 12.0, "val_s": 3.0}])
+    t = timings(tmp_path, train_images=240, val_images=30)
+    assert t["train_s"] == pytest.approx(332.0) and t["val_s"] == pytest.approx(9.0)
+    assert t["train_images_per_s"] == pytest.approx(240 / 12.0) and t["val_images_per_s"] == pytest.approx(30 / 3.0)
