@@ -110,5 +110,5 @@ def format_results(rows: list[dict], plan: dict, baseline: str | None = None) ->
             out.append("")
     devices = sorted({r.get("device", "?") for r in rows})
     out.append(f"Parameters and GFLOPs of the fused inference graph at {plan['imgsz']} px; run on "
-               f"{', '.join(devices)}; train img/s = training images × epochs / training seconds (results.csv).\n")
+               f"{', '.join(devices)}; train img/s = training images / the median epoch's training seconds (results.csv).\n")
     return "\n".join(out)
