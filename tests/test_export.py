@@ -126,15 +126,27 @@ def test_export_errors(exported, tmp_path, capsys, monkeypatch):
     assert "pip install onnx onnxscript" in capsys.readouterr().err and not (tmp_path / "x.onnx").exists()
 
 
-def test_bench_reports_every_backend(tmp_path, capsys):
+def test_bench_reports_every_backend_of_every_model_under_one_protocol(tmp_path, capsys, monkeypatch):
+    import fscfnet.utils.timing as timing
+
+    calls = []
+    real = timing.time_forward
+    monkeypatch.setattr(timing, "time_forward", lambda fn, x, iters, warmup: calls.append((iters, warmup)) or
+                        real(fn, x, iters, warmup))
     out = tmp_path / "b.json"
-    assert bench_main(["--model", str(ROOT / "cfg" / "models" / "yolov10n.yaml"), "--imgsz", "64", "--iters", "3", "--warmup", "1",
-                       "--device", "cpu", "--out", str(out)]) == 0
+    assert bench_main(["--model", "yolov10n", str(ROOT / "cfg" / "models" / "fscfnet.yaml"), "--imgsz", "64",
+                       "--iters", "3", "--warmup", "1", "--rounds", "2", "--device", "cpu", "--out", str(out)]) == 0
     r = json.loads(out.read_text())
-    assert r["params"] == 2_707_414 and r["params_fused"] == 2_265_347 and r["gflops_fused"] < r["gflops"]
-    assert set(r["backends"]) == {"pytorch", "pytorch-fused", "onnxruntime"}
-    for s in r["backends"].values():
-        assert 0 < s["min_ms"] <= s["median_ms"] and s["images_per_s"] == pytest.approx(1e3 / s["median_ms"])
+    assert r["protocol"] == {"iters": 3, "warmup": 1, "rounds": 2} and r["layout"] == "channels-last"
+    assert r["provenance"]["torch"] == torch.__version__
+    y = r["models"]["yolov10n"]
+    assert y["params"] == 2_707_414 and y["params_fused"] == 2_265_347 and y["gflops_fused"] < y["gflops"]
+    for m in ("yolov10n", "fscfnet"):
+        assert set(r["models"][m]["backends"]) == {"pytorch", "pytorch-fused", "onnxruntime"}
+        for s in r["models"][m]["backends"].values():
+            assert s["samples"] == 6 and 0 < s["min_ms"] <= s["median_ms"]
+            assert s["images_per_s"] == pytest.approx(1e3 / s["median_ms"])
+    assert calls == [(3, 1)] * 12  # 2 models x 3 backends x 2 rounds, each warmed up and timed alike
     assert "onnxruntime" in capsys.readouterr().out
 
 

@@ -1,4 +1,5 @@
-"""Latency timing for the benchmarks: untimed warm-up calls, then per-call milliseconds (CUDA synchronised)."""
+"""Latency timing, the one protocol behind every latency number: untimed warm-up calls, then per-call milliseconds
+(CUDA synchronised); several callables timed in alternating rounds; median / p90 / min."""
 
 from __future__ import annotations
 
@@ -28,6 +29,18 @@ def time_forward(fn: Callable[[torch.Tensor], object], x: torch.Tensor, iters: i
         fn(x)
         sync(device)
         times.append((time.perf_counter() - t) * 1e3)
+    return times
+
+
+def time_rounds(runs: dict[str, tuple[Callable[[torch.Tensor], object], torch.Tensor]], iters: int, warmup: int,
+                rounds: int = 1) -> dict[str, list[float]]:
+    """Milliseconds per call for each ``name -> (fn, input)``: per round, each gets ``warmup`` untimed and ``iters``
+    timed calls; rounds alternate the order (as given, then reversed), so drift on a shared machine hits all alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for r in range(rounds):
+        for name in (list(runs) if r % 2 == 0 else list(reversed(runs))):
+            fn, x = runs[name]
+            times[name] += time_forward(fn, x, iters, warmup)
     return times
 
 
