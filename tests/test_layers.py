@@ -1,0 +1,119 @@
+"""The package's import graph runs one way: generic helpers -> configs -> network and data -> detection core and
+metrics -> engine -> API and commands. ``python tests/test_layers.py`` prints the graph by subpackage."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "fscfnet"
+
+# lower number = lower layer; a module may import its own layer's modules only within its own subpackage
+LAYERS = {
+    "errors": 0,
+    "utils": 1,
+    "cfg": 2,
+    "nn": 3, "data": 3,
+    "detection": 4, "metrics": 4,
+    "engine": 5,
+    "export": 6, "experiments_table": 6,
+    "api": 7, "bench": 7, "experiments": 7,
+    "commands": 8,
+    "__main__": 9,
+}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> set[str]:
+    """Every ``fscfnet`` module ``path`` imports, at the top or inside functions (lazy imports count too)."""
+    name = module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            found |= {target} if node.module else {f"{target}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return {existing(t) for t in found if t == "fscfnet" or t.startswith("fscfnet.")}
+
+
+def existing(target: str) -> str:
+    """The module a dotted import resolves to: ``fscfnet.__version__`` (a name in the root) -> ``fscfnet``."""
+    parts = target.split(".")
+    while len(parts) > 1:
+        path = PACKAGE.parent.joinpath(*parts)
+        if path.with_suffix(".py").is_file() or (path / "__init__.py").is_file():
+            break
+        parts.pop()
+    return ".".join(parts)
+
+
+def subpackage(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "fscfnet"
+
+
+def graph() -> dict[str, dict[str, set[str]]]:
+    """subpackage -> imported subpackage -> the importing modules."""
+    out: dict[str, dict[str, set[str]]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        src = module_name(path)
+        for target in imports(path):
+            a, b = subpackage(src), subpackage(target)
+            if a != b:
+                out.setdefault(a, {}).setdefault(b, set()).add(src)
+    return out
+
+
+def test_every_subpackage_has_a_layer():
+    names = {p.stem if p.is_file() else p.name for p in PACKAGE.iterdir()
+             if (p.suffix == ".py" and p.name != "__init__.py") or (p / "__init__.py").is_file()}
+    assert names - {"cfg"} <= set(LAYERS) and "cfg" in LAYERS, sorted(names - set(LAYERS))
+
+
+def test_imports_run_one_way():
+    """No module imports a higher layer, nor a sibling subpackage of its own layer (nn and data stay apart).
+    The top-level ``fscfnet/__init__.py`` (re-exports, a lazy API import) is the one exception."""
+    bad = []
+    for a, targets in graph().items():
+        if a == "fscfnet":
+            continue
+        for b, sources in targets.items():
+            if b == "fscfnet":  # `from .. import __version__`: the package root's constant
+                continue
+            if LAYERS[b] >= LAYERS[a]:
+                bad.append(f"{a} (layer {LAYERS[a]}) imports {b} (layer {LAYERS[b]}): {sorted(sources)}")
+    assert not bad, "\n".join(bad)
+
+
+def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
+    """The checker itself: a lazy import of the engine inside nn is reported."""
+    pkg = tmp_path / "fscfnet"
+    (pkg / "nn").mkdir(parents=True)
+    (pkg / "engine").mkdir()
+    for f in ("__init__.py", "nn/__init__.py", "engine/__init__.py", "engine/trainer.py"):
+        (pkg / f).write_text("")
+    (pkg / "nn" / "block.py").write_text("def f():\n    from ..engine.trainer import Trainer\n    return Trainer\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", pkg)
+    assert graph() == {"nn": {"engine": {"fscfnet.nn.block"}}}
+    try:
+        test_imports_run_one_way()
+    except AssertionError as e:
+        assert "nn (layer 3) imports engine (layer 5)" in str(e)
+    else:
+        raise AssertionError("an upward import went unnoticed")
+
+
+if __name__ == "__main__":
+    for a, targets in sorted(graph().items(), key=lambda kv: (LAYERS.get(kv[0], -1), kv[0])):
+        print(f"{a:<18} -> " + ", ".join(f"{b}" for b in sorted(targets, key=lambda b: (LAYERS.get(b, -1), b))))
