@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fscfnet.data.config import load_data_config  # noqa: E402
+from fscfnet.cfg.data import load_data_config  # noqa: E402
 from fscfnet.data.labels import read_index  # noqa: E402
 from fscfnet.engine.results_csv import read_rows  # noqa: E402
 from fscfnet.experiments import timings  # noqa: E402

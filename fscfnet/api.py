@@ -25,7 +25,7 @@ import yaml
 from .cfg import is_name, resolve_model
 from .data.sources import Source
 from .engine.backends import InferenceModel, from_module, load_inference_model
-from .engine.config import load_train_config
+from .cfg.train import load_train_config
 from .engine.predictor import Predictor, run_detect
 from .engine.result import Result
 from .engine.trainer import Trainer

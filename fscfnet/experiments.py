@@ -25,17 +25,18 @@ from typing import Callable
 import yaml
 
 from .cfg import resolve_model
-from .data.config import load_data_config
+from .cfg.data import load_data_config
+from .data import ensure_dataset
 from .data.labels import read_index
 from .engine.backends import load_inference_model
-from .engine.config import load_train_config
+from .cfg.train import load_train_config
 from .engine.trainer import Trainer
 from .engine.validator import validate_model
 from .errors import UserError
 from .nn.summary import count_gflops, count_params
 from .engine.checkpoint import load_checkpoint, run_finished
 from .utils.cli import run_cli
-from .utils.config import parse_overrides
+from .cfg.schema import parse_overrides
 from .utils.device import select_device
 from .utils.files import atomic_write_text, write_json
 from .utils.plots import plot_comparison
@@ -91,7 +92,7 @@ def run_pair(root: Path, data: str, model: str, seed: int, plan: dict, device: s
              log: Callable[[str], None] = print) -> dict:
     """Train (or resume, or only validate, or skip) one (dataset, model, seed) run; returns its row (done.json)."""
     cfg_path = model_config(model)
-    data_cfg = load_data_config(data)
+    data_cfg = ensure_dataset(load_data_config(data))
     run_dir = root / data_cfg.name / cfg_path.stem / f"seed{seed}"
     what = f"{data_cfg.name} / {cfg_path.stem} / seed {seed}"
     done = run_dir / "done.json"

@@ -8,9 +8,10 @@ import pytest
 import torch
 from scipy import ndimage
 
-from fscfnet.data.augment import AugmentConfig
-from fscfnet.data.config import DataConfig, load_data_config
+from fscfnet.cfg.augment import AugmentConfig
+from fscfnet.cfg.data import DataConfig, load_data_config
 from fscfnet.data.dataset import IRSTDDataset, build_dataloader, label_stats
+from fscfnet.data import ensure_dataset
 from fscfnet.data.demo import generate_demo
 from fscfnet.data.labels import mask_to_boxes, read_yolo_labels
 from fscfnet.errors import DatasetError, UserError
@@ -80,11 +81,19 @@ def test_letterbox_meta_maps_boxes_back_to_original_pixels(tmp_path):
     cfg = make_dataset(tmp_path, {"a": target_image(80, 40, 30, 10, size=4)}, {"a": ["0 0.4 0.3 0.05 0.1"]})
     ds = IRSTDDataset(cfg, "test", 64)
     img, target, meta = ds[0]
-    assert meta.ratio == pytest.approx(0.8) and meta.pad == (0.0, 16.0) and meta.orig_hw == (40, 80)
+    lb = meta.letterbox  # 80x40 -> 64x32 at 0.8, centred with 16 grey rows above
+    assert lb.ratio == pytest.approx(0.8) and lb.pad == (0.0, 16.0) and lb.orig_hw == (40, 80)
+    assert lb.resized_hw == (32, 64)
     _, cx, cy, w, h = target[0].tolist()
     x1 = (cx - w / 2) * 64
     y1 = (cy - h / 2) * 64
-    assert ((x1 - meta.pad[0]) / meta.ratio, (y1 - meta.pad[1]) / meta.ratio) == pytest.approx((30, 10), abs=1e-4)
+    assert ((x1 - lb.pad[0]) / lb.ratio, (y1 - lb.pad[1]) / lb.ratio) == pytest.approx((30, 10), abs=1e-4)
+    back = lb.to_original(np.array([[x1, y1, x1 + 3.2, y1 + 3.2, 0.9, 0]]))
+    np.testing.assert_allclose(back, [[30, 10, 34, 14, 0.9, 0]], atol=1e-4)
+    # clipped to the image; a box wholly in the grey band is dropped
+    np.testing.assert_allclose(lb.to_original(np.array([[-8.0, 10, 8, 20, 1, 0], [0, 0, 60, 12, 1, 0]])),
+                               [[0, 0, 10, 5, 1, 0]])
+    assert ds.augment is None and ds[0][2].letterbox == lb
     cached = IRSTDDataset(cfg, "test", 64, cache=True)
     assert torch.equal(cached[0][0], img) and torch.equal(cached[0][1], target)
 
@@ -201,7 +210,12 @@ def test_data_config_resolution(tmp_path):
     gen.write_text(f"path: {tmp_path / 'gen' / 'demo'}\ntrain: img_idx/train_demo.txt\ntest: img_idx/test_demo.txt\n"
                    f"names: [target]\ngenerate: demo\n")
     cfg = load_data_config(gen)
-    assert (cfg.root / "img_idx" / "train_demo.txt").is_file() and cfg.nc == 1
+    assert not cfg.root.exists()  # loading a config writes nothing; the data layer generates on request
+    assert ensure_dataset(cfg) is cfg and (cfg.root / "img_idx" / "train_demo.txt").is_file() and cfg.nc == 1
+    missing = tmp_path / "m.yaml"
+    missing.write_text(f"path: {tmp_path / 'nowhere'}\ntrain: a.txt\ntest: b.txt\n")
+    with pytest.raises(DatasetError, match=r"m\.yaml: dataset folder .*nowhere does not exist; prepare it with"):
+        load_data_config(missing)
     assert len(IRSTDDataset(cfg, "test", 192, log=lambda s: None)) == 80
 
 

@@ -13,7 +13,7 @@ from conftest import ROOT
 from fscfnet import build_model
 from fscfnet.cfg import MODELS_DIR, dataset_names, model_names, resolve_model
 from fscfnet.commands import SUBCOMMANDS, main
-from fscfnet.data.config import load_data_config
+from fscfnet.cfg.data import load_data_config
 from fscfnet.errors import UserError
 
 

@@ -16,9 +16,7 @@ import detect
 import val
 from conftest import ROOT, tiny_demo_yaml, untrained_checkpoint
 from fscfnet import FSCFNet
-from fscfnet.data.augment import letterbox, resize_long_side
 from fscfnet.engine.backends import load_inference_model
-from fscfnet.engine.validator import to_original
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +42,17 @@ def test_predict_matches_a_hand_run_of_the_model(weights, images):
     net = load_inference_model(weights).module
     for r, p in zip(results, images):
         img = cv2.imread(str(p))[:, :, ::-1]
-        boxed, ratio = resize_long_side(img, 96)
-        boxed, pad = letterbox(boxed, 96)
+        # letterbox written out: 192x144 -> 96x72 at ratio 0.5, centred in 96x96 with 12 grey rows above
+        h, w = img.shape[:2]
+        assert (h, w) == (144, 192)
+        boxed = np.full((96, 96, 3), 114, np.uint8)
+        boxed[12:84] = cv2.resize(img, (96, 72), interpolation=cv2.INTER_LINEAR)
         with torch.no_grad():
             raw = net(torch.from_numpy(boxed.copy()).permute(2, 0, 1)[None].float() / 255)[0].numpy()
-        ref = to_original(raw[raw[:, 4] >= 0.3], ratio, pad, img.shape[:2])
+        ref = raw[raw[:, 4] >= 0.3].astype(np.float64)
+        ref[:, [0, 2]] = (ref[:, [0, 2]] / 0.5).clip(0, w)
+        ref[:, [1, 3]] = ((ref[:, [1, 3]] - 12) / 0.5).clip(0, h)
+        ref = ref[(ref[:, 2] > ref[:, 0]) & (ref[:, 3] > ref[:, 1])]
         assert r.orig_shape == img.shape[:2] and len(r) == len(ref) > 0
         # batched channels-last vs single contiguous forwards differ by float rounding (~1e-3 px)
         np.testing.assert_allclose(r.boxes, ref[:, :4], atol=0.02)
@@ -232,3 +236,17 @@ def test_memory_stays_flat_from_50_to_500_images(weights, tmp_path):
         peaks.append(int(proc.stdout.strip().splitlines()[-1]))
         assert len(list((tmp_path / src.name / "exp").glob("*.png"))) == (50 if src is few else 500)
     assert peaks[1] <= 1.10 * peaks[0], f"peak RSS {peaks[0] / 1024:.0f} MiB for 50 images, {peaks[1] / 1024:.0f} for 500"
+
+
+def test_detect_keeps_every_readable_image_suffix(weights, images, tmp_path):
+    """Any suffix the loaders read (labels.IMAGE_SUFFIXES, .tif included) is written back under its own name."""
+    src = tmp_path / "src"
+    src.mkdir()
+    img = cv2.imread(str(images[0]))
+    for name in ("a.tif", "b.bmp", "c.jpg"):
+        cv2.imwrite(str(src / name), img)
+    assert detect.main(["--weights", str(weights), "--source", str(src), "--conf", "0.3", "--device", "cpu",
+                        "--project", str(tmp_path / "out")]) == 0
+    out = tmp_path / "out" / "exp"
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == ["a.tif", "b.bmp", "c.jpg"]
+    assert cv2.imread(str(out / "a.tif")).shape == img.shape

@@ -17,9 +17,10 @@ import train
 from conftest import ROOT, tiny_demo_yaml, wait_for
 from fscfnet import build_model
 from fscfnet.engine.results_csv import TIME_COLUMNS, read_rows
-from fscfnet.utils.boxes import box_quality, ciou, nwd
+from fscfnet.detection.boxes import box_quality, ciou, nwd
 from fscfnet.engine.checkpoint import load_checkpoint
-from fscfnet.utils.loss import LossConfig, V10DetectionLoss
+from fscfnet.cfg.loss import LossConfig
+from fscfnet.detection.loss import V10DetectionLoss
 
 FSCFNET = str(ROOT / "cfg" / "models" / "fscfnet.yaml")
 YOLO = str(ROOT / "cfg" / "models" / "yolov10n.yaml")
@@ -252,7 +253,7 @@ def test_exist_ok_run_into_a_used_folder_starts_a_new_results_csv(tiny, tmp_path
 def test_cpu_checkpoint_resumes_where_fp16_scaling_is_on(tiny, tmp_path, monkeypatch):
     """A CPU run stores no scaler state; resuming it where the fp16 GradScaler is enabled (CUDA) must not load {}.
     Simulated on CPU by enabling the scaler (the GradScaler is device-agnostic)."""
-    from fscfnet.engine.config import TrainConfig
+    from fscfnet.cfg.train import TrainConfig
     from fscfnet.engine.trainer import Trainer
 
     assert train.main(_args(tiny, tmp_path, "--epochs", "1", "--name", "g")) == 0

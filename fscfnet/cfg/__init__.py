@@ -1,44 +1,22 @@
-"""The configs that ship with the package (``models/*.yaml``, ``datasets/*.yaml``), resolved by name, and the
-datasets root: ``$FSCFNET_DATASETS``, else ``./datasets`` under the current directory."""
+"""Every setting in one layer: the typed config dataclasses and the configs that ship with the package.
 
-from __future__ import annotations
+- ``paths``: the shipped ``models/*.yaml`` and ``datasets/*.yaml`` resolved by name, and the datasets root
+  (``$FSCFNET_DATASETS``, else ``./datasets``);
+- ``schema``: dataclasses from plain dicts with did-you-mean errors; ``KEY=VALUE`` overrides;
+- ``train`` (:class:`TrainConfig`), ``data`` (:class:`DataConfig`), ``loss`` (:class:`LossConfig`),
+  ``augment`` (:class:`AugmentConfig`).
 
-import os
-from pathlib import Path
+Loading a config has no side effects (no dataset is generated, no file written).
+"""
 
-from ..errors import UserError
+from .augment import AugmentConfig
+from .data import DataConfig, load_data_config
+from .loss import LossConfig
+from .paths import (DATASET_CONFIGS_DIR, DATASETS_ENV, MODELS_DIR, dataset_names, datasets_root, is_name,
+                    model_names, resolve_model)
+from .schema import did_you_mean, from_dict, parse_overrides
+from .train import TrainConfig, load_train_config
 
-CFG_DIR = Path(__file__).resolve().parent
-MODELS_DIR = CFG_DIR / "models"
-DATASET_CONFIGS_DIR = CFG_DIR / "datasets"
-DATASETS_ENV = "FSCFNET_DATASETS"
-
-
-def model_names() -> list[str]:
-    return sorted(p.stem for p in MODELS_DIR.glob("*.yaml"))
-
-
-def dataset_names() -> list[str]:
-    return sorted(p.stem for p in DATASET_CONFIGS_DIR.glob("*.yaml"))
-
-
-def is_name(value: str | Path) -> bool:
-    """A bare name (``fscfnet``), as opposed to a path (``my/model.yaml``)."""
-    text = str(value)
-    return "/" not in text and "\\" not in text and Path(text).suffix not in (".yaml", ".yml", ".pt")
-
-
-def resolve_model(model: str | Path) -> Path:
-    """A model config: an existing file as it is, else a shipped config by name (``fscfnet`` ->
-    ``fscfnet/cfg/models/fscfnet.yaml``)."""
-    path = Path(model)
-    if path.is_file():
-        return path
-    if is_name(model) and (MODELS_DIR / f"{model}.yaml").is_file():
-        return MODELS_DIR / f"{model}.yaml"
-    raise UserError(f"{model}: no such model config file or name (shipped: {', '.join(model_names())})")
-
-
-def datasets_root() -> Path:
-    """Where dataset folders live: ``$FSCFNET_DATASETS``, else ``datasets/`` in the current directory."""
-    return Path(os.environ.get(DATASETS_ENV) or "datasets").expanduser().resolve()
+__all__ = ["AugmentConfig", "DATASETS_ENV", "DATASET_CONFIGS_DIR", "DataConfig", "LossConfig", "MODELS_DIR",
+           "TrainConfig", "dataset_names", "datasets_root", "did_you_mean", "from_dict", "is_name",
+           "load_data_config", "load_train_config", "model_names", "parse_overrides", "resolve_model"]

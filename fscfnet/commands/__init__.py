@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from ..utils.config import did_you_mean
+from ..cfg.schema import did_you_mean
 
 SUBCOMMANDS = {
     "train": ("fscfnet.commands.train", "train a model"),

@@ -1,4 +1,4 @@
-"""Image and box transforms for tiny targets: letterbox, mosaic, random affine, flips, brightness/contrast/gamma.
+"""Training image and box transforms for tiny targets: mosaic, random affine, flips, brightness/contrast/gamma.
 
 Images are ``(H, W, C)`` uint8 arrays; boxes are ``(n, 4)`` float pixel corners x1, y1, x2, y2 (continuous: a
 pixel-inclusive box covering columns 3..4 is x1=3, x2=5) with a separate ``(n,)`` class array. Every random
@@ -8,49 +8,11 @@ choice comes from the ``np.random.Generator`` passed in, so a sample depends onl
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-PAD_VALUE = 114
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Training augmentation (SPEC §4 defaults). ``min_box_px``: boxes narrower or lower than this after
-    augmentation are dropped; 1 px keeps 2-px targets that a 0.5x scale halves."""
-
-    mosaic: float = 1.0
-    translate: float = 0.1
-    scale: float = 0.5
-    fliplr: float = 0.5
-    flipud: float = 0.0
-    brightness: float = 0.2
-    contrast: float = 0.2
-    gamma: float = 0.2
-    min_box_px: float = 1.0
-    min_visible: float = 0.25  # fraction of a box's area that must stay inside the image
-
-
-def resize_long_side(img: np.ndarray, size: int) -> tuple[np.ndarray, float]:
-    """Resize so the longer side is ``size`` (aspect kept); returns the image and the scale factor."""
-    h, w = img.shape[:2]
-    r = size / max(h, w)
-    if r != 1:
-        img = cv2.resize(img, (max(1, round(w * r)), max(1, round(h * r))), interpolation=cv2.INTER_LINEAR)
-        if img.ndim == 2:
-            img = img[:, :, None]
-    return img, r
-
-
-def letterbox(img: np.ndarray, size: int) -> tuple[np.ndarray, tuple[float, float]]:
-    """Pad an image whose long side is ``size`` to ``size x size``, centred; returns it and the (x, y) offsets."""
-    h, w = img.shape[:2]
-    top, left = (size - h) // 2, (size - w) // 2
-    out = np.full((size, size, img.shape[2]), PAD_VALUE, dtype=img.dtype)
-    out[top:top + h, left:left + w] = img
-    return out, (float(left), float(top))
+from .letterbox import PAD_VALUE
 
 
 def mosaic(images: list[np.ndarray], boxes: list[np.ndarray], size: int, rng: np.random.Generator

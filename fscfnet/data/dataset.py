@@ -14,20 +14,19 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..errors import DatasetError
-from .augment import (AugmentConfig, filter_boxes, flip, letterbox, mosaic, photometric, random_affine,
-                      resize_long_side)
-from .config import DataConfig
+from ..cfg.augment import AugmentConfig
+from ..cfg.data import DataConfig
+from .augment import filter_boxes, flip, mosaic, photometric, random_affine
 from .labels import image_files, read_index, read_yolo_labels
+from .letterbox import Letterbox
 
 
 @dataclass(frozen=True)
 class ImageMeta:
-    """Where a sample came from and how to map its boxes back: original = (letterboxed - pad) / ratio."""
+    """Where a sample came from and, for an unaugmented sample, how to map its boxes back to the original."""
 
     path: str
-    orig_hw: tuple[int, int]
-    ratio: float
-    pad: tuple[float, float]  # (left, top) in letterboxed pixels
+    letterbox: Letterbox | None  # None for augmented (training) samples: they have no map back
 
 
 def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
@@ -91,7 +90,7 @@ class IRSTDDataset(Dataset):
             self.shapes.append(img.shape[:2])
             no_label += not lp.is_file()
             if cache:
-                self._cache.append(resize_long_side(img, imgsz))
+                self._cache.append(Letterbox(img.shape[:2], imgsz).resize(img))
         if not self.paths:
             raise DatasetError(f"{index}: none of the {len(stems)} listed images could be read")
         targets = sum(len(lab) for lab in self.labels)
@@ -111,16 +110,20 @@ class IRSTDDataset(Dataset):
         return self.augment is not None and self.augment.mosaic > 0 and (self.mosaic_until is None or
                                                                          epoch < self.mosaic_until)
 
-    def load(self, i: int) -> tuple[np.ndarray, float, np.ndarray]:
-        """Image resized to long side ``imgsz``, the resize ratio, and its boxes (pixel corners)."""
+    def letterbox(self, i: int) -> Letterbox:
+        return Letterbox(tuple(self.shapes[i]), self.imgsz)
+
+    def load(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Image resized to long side ``imgsz`` (not padded) and its boxes (pixel corners) at that scale."""
+        lb = self.letterbox(i)
         if self._cache:
-            img, r = self._cache[i]
+            img = self._cache[i]
         else:
             img = read_image(self.paths[i], self.channels)
             if img is None:
                 raise DatasetError(f"{self.paths[i]}: became unreadable during training")
-            img, r = resize_long_side(img, self.imgsz)
-        return img, r, self.pixel_boxes(i) * r
+            img = lb.resize(img)
+        return img, self.pixel_boxes(i) * lb.ratio
 
     def pixel_boxes(self, i: int) -> np.ndarray:
         """Image ``i``'s targets as ``(m, 4)`` x1, y1, x2, y2 in original pixels (float64)."""
@@ -137,28 +140,28 @@ class IRSTDDataset(Dataset):
         aug = self.augment
         classes = self.labels[i][:, 0].copy()
         if aug is None:
-            img, r, boxes = self.load(i)
-            img, pad = letterbox(img, self.imgsz)
-            boxes = boxes + np.array(pad * 2)
-            meta = ImageMeta(str(self.paths[i]), tuple(self.shapes[i]), r, pad)
+            lb = self.letterbox(i)
+            img, boxes = self.load(i)
+            img, boxes = lb.pad_image(img), boxes + np.array(lb.pad * 2)
+            meta = ImageMeta(str(self.paths[i]), lb)
         else:
             rng = np.random.default_rng([self.seed, epoch, i])
             if self.mosaic_on(epoch) and rng.random() < aug.mosaic:
                 idx = [i, *rng.integers(0, len(self), 3).tolist()]
                 parts = [self.load(j) for j in idx]
-                img, boxes = mosaic([p[0] for p in parts], [p[2] for p in parts], self.imgsz, rng)
+                img, boxes = mosaic([p[0] for p in parts], [p[1] for p in parts], self.imgsz, rng)
                 classes = np.concatenate([self.labels[j][:, 0] for j in idx])
             else:
-                img, _, boxes = self.load(i)
-                img, pad = letterbox(img, self.imgsz)
-                boxes = boxes + np.array(pad * 2)
+                lb = self.letterbox(i)
+                img, boxes = self.load(i)
+                img, boxes = lb.pad_image(img), boxes + np.array(lb.pad * 2)
             img, boxes = random_affine(img, boxes, self.imgsz, aug.translate, aug.scale, rng)
             if rng.random() < aug.fliplr:
                 img, boxes = flip(img, boxes, horizontal=True)
             if rng.random() < aug.flipud:
                 img, boxes = flip(img, boxes, horizontal=False)
             img = photometric(img, aug.brightness, aug.contrast, aug.gamma, rng)
-            meta = ImageMeta(str(self.paths[i]), tuple(self.shapes[i]), 1.0, (0.0, 0.0))
+            meta = ImageMeta(str(self.paths[i]), None)
         boxes, classes = filter_boxes(boxes, classes, self.imgsz, self.imgsz,
                                       aug.min_box_px if aug else 1e-3, aug.min_visible if aug else 0.0)
         s = self.imgsz

@@ -14,6 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..cfg.data import DataConfig
+from ..errors import DatasetError
 from .labels import mask_to_boxes, write_yolo_labels, xywh_pixels_to_yolo
 
 WIDTH, HEIGHT = 192, 144
@@ -117,3 +119,15 @@ def ensure_demo(root: Path, seed: int = 0) -> None:
     if not Path(root).is_dir():
         print(f"generating the synthetic demo dataset in {root} (seed {seed}) ...")
         generate_demo(root, seed)
+
+
+def ensure_dataset(cfg: DataConfig) -> DataConfig:
+    """Make ``cfg``'s dataset folder ready to read: build a generated set (``generate: demo``) when it is missing,
+    and fail with what to do when the folder is absent. Every reader of a dataset calls this once (rank 0 first
+    under DDP); loading the config alone never writes anything."""
+    if cfg.generate == "demo":
+        ensure_demo(cfg.root)
+    if not cfg.root.is_dir():
+        raise DatasetError(f"{cfg.source or cfg.path}: dataset folder {cfg.root} does not exist; prepare it with "
+                           f"python -m fscfnet.data.prepare SRC --dst {cfg.root}")
+    return cfg

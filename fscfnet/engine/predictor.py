@@ -19,13 +19,13 @@ import cv2
 import numpy as np
 import torch
 
-from ..data.augment import letterbox, resize_long_side
+from ..data.labels import IMAGE_SUFFIXES
+from ..data.letterbox import Letterbox
 from ..data.sources import Frame, Source, iter_frames
 from ..errors import UserError
 from ..utils.cli import check_conf
 from .backends import InferenceModel
 from .result import Result
-from .validator import to_original
 
 
 @dataclass
@@ -69,21 +69,17 @@ class Predictor:
 
     def _run(self, frames: list[Frame]) -> list[Result]:
         t0 = time.perf_counter()
-        boxed, metas = [], []
-        for f in frames:
-            img, ratio = resize_long_side(f.image, self.imgsz)
-            img, pad = letterbox(img, self.imgsz)
-            boxed.append(img)
-            metas.append((ratio, pad))
+        lbs = [Letterbox(f.image.shape[:2], self.imgsz) for f in frames]
+        boxed = [lb(f.image) for lb, f in zip(lbs, frames)]
         x = torch.from_numpy(np.stack(boxed)).permute(0, 3, 1, 2).float().div_(255)
         x = x.contiguous(memory_format=torch.channels_last if self.model.channels_last else torch.contiguous_format)
         t1 = time.perf_counter()
         out = self.model(x).numpy()
         t2 = time.perf_counter()
         results = []
-        for det, f, (ratio, pad) in zip(out, frames, metas):
+        for det, f, lb in zip(out, frames, lbs):
             hw = f.image.shape[:2]
-            det = to_original(det[det[:, 4] >= self.conf], ratio, pad, hw)
+            det = lb.to_original(det[det[:, 4] >= self.conf])
             results.append(Result(f.path, hw, det[:, :4], det[:, 4], det[:, 5].astype(int), self.model.names,
                                   f.image if self.keep_images else None, f.frame, f.fps, rel=f.rel))
         t3 = time.perf_counter()
@@ -95,9 +91,6 @@ class Predictor:
         for k, v in speed.items():
             self.stats.ms[k] += v * n
         return results
-
-
-SAVE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")  # annotated images keep these suffixes; others are saved as .png
 
 
 class OutputNames:
@@ -182,7 +175,7 @@ def run_detect(model: InferenceModel, source: Source, save_dir: Path, imgsz: int
                 if r.frame >= 0:
                     videos.write(r, name)
                 else:
-                    r.save(save_dir / (name if name.suffix.lower() in SAVE_SUFFIXES else name.with_suffix(".png")))
+                    r.save(save_dir / (name if name.suffix.lower() in IMAGE_SUFFIXES else name.with_suffix(".png")))
             if save_txt:
                 r.save_txt(save_dir / "labels" / f"{stem}.txt", save_conf)
     finally:

@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..utils.files import atomic_write_text
-from ..utils.loss import COMPONENTS
+from ..detection.loss import COMPONENTS
 from ..utils.plots import save_figure
 
 METRIC_COLUMNS = ("precision", "recall", "f1", "ap50", "ap50_95", "pd", "fa")

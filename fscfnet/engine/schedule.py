@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .config import TrainConfig
+from ..cfg.train import TrainConfig
 from .optim import accumulation
 
 MIN_WARMUP_ITERS = 100

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 
 from ..errors import UserError
 from ..utils.ema import ModelEMA
-from ..utils.loss import COMPONENTS
+from ..detection.loss import COMPONENTS
 from .schedule import Schedule, apply
 
 

@@ -23,7 +23,8 @@ import yaml
 from torch import nn
 from tqdm import tqdm
 
-from ..data.config import load_data_config
+from ..cfg.data import load_data_config
+from ..data import ensure_dataset
 from ..data.dataset import IRSTDDataset, build_dataloader, label_stats
 from ..errors import UserError
 from ..metrics.detection import Curves
@@ -32,10 +33,10 @@ from ..utils.cli import check_imgsz
 from ..utils.device import training_device
 from ..utils.ema import ModelEMA
 from ..utils.files import atomic_write_text, increment_path
-from ..utils.loss import V10DetectionLoss
+from ..detection.loss import V10DetectionLoss
 from ..utils.plots import plot_batch, plot_f1_curve, plot_label_stats, plot_pr_curve
 from .checkpoint import RunFiles, is_checkpoint, load_checkpoint, load_resume_checkpoint, run_finished
-from .config import TrainConfig, load_train_config
+from ..cfg.train import TrainConfig, load_train_config
 from .optim import accumulation, build_optimizer, optimizer_steps
 from .results_csv import METRIC_COLUMNS, plot_results
 from .schedule import Schedule
@@ -144,12 +145,12 @@ class Trainer:
             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = False, True
 
     def _load_data(self, data: str):
-        """Rank 0 resolves the data first (a missing demo set is generated once), then the others."""
+        """Rank 0 readies the data first (a missing demo set is generated once), then the others."""
         if self.world == 1:
-            return load_data_config(data)
-        cfg = load_data_config(data) if self.is_main else None
+            return ensure_dataset(load_data_config(data))
+        cfg = ensure_dataset(load_data_config(data)) if self.is_main else None
         dist.barrier()
-        return cfg or load_data_config(data)
+        return cfg or ensure_dataset(load_data_config(data))
 
     def _build_model(self, cfg: TrainConfig, ckpt: dict | None) -> nn.Module:
         if ckpt is not None:

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ..data.config import load_data_config
+from ..cfg.data import load_data_config
+from ..data import ensure_dataset
 from ..data.dataset import IRSTDDataset, build_dataloader, original_targets
 from ..errors import UserError
 from ..metrics import AP_FLOOR, DEFAULT_CONF, Metrics, evaluate, operating_point, pdfa_curve
@@ -37,14 +38,6 @@ class Validation:
         d = self.metrics.as_dict()
         at_conf = d.pop("at_conf", None)
         return {**d, "ms_per_image": self.ms["total"], **({"at_conf": at_conf} if at_conf is not None else {})}
-
-
-def to_original(det: np.ndarray, ratio: float, pad: tuple[float, float], hw: tuple[int, int]) -> np.ndarray:
-    """Letterboxed xyxy detections -> original pixels, clipped to the image; empty boxes dropped."""
-    det = det.astype(np.float64)
-    det[:, [0, 2]] = ((det[:, [0, 2]] - pad[0]) / ratio).clip(0, hw[1])
-    det[:, [1, 3]] = ((det[:, [1, 3]] - pad[1]) / ratio).clip(0, hw[0])
-    return det[(det[:, 2] > det[:, 0]) & (det[:, 3] > det[:, 1])]
 
 
 @torch.no_grad()
@@ -75,7 +68,7 @@ def validate(model: torch.nn.Module | InferenceModel, data: IRSTDDataset | DataL
         out = out.float().cpu().numpy()
         for det, meta in zip(out, metas):
             det = det[det[:, 4] >= conf]
-            preds.append(to_original(det, meta.ratio, meta.pad, meta.orig_hw))
+            preds.append(meta.letterbox.to_original(det))
         t3 = time.perf_counter()
         t_pre, t_inf, t_post = t_pre + t1 - t0, t_inf + t2 - t1, t_post + t3 - t2
     if isinstance(model, torch.nn.Module):
@@ -107,7 +100,7 @@ def validate_model(model: InferenceModel, data: str | None = None, split: str = 
     data = data or model.train_args.get("data")
     if not data:
         raise UserError(f"{model.path}: the model names no dataset; pass --data NAME or a dataset YAML")
-    cfg = load_data_config(data)
+    cfg = ensure_dataset(load_data_config(data))
     if cfg.nc != model.nc:
         raise UserError(f"{model.path}: the model predicts {model.nc} classes but {cfg.source} has {cfg.nc} "
                         f"({', '.join(cfg.names)}); validate on data with the model's classes")

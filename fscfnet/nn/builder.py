@@ -25,7 +25,7 @@ from ..errors import UserError
 from . import aca, blocks, fsconv, head, mrcb  # noqa: F401  (registers the blocks)
 from .blocks import make_divisible
 from .model import DetectionModel, LayerSpec
-from ..utils.config import did_you_mean
+from ..cfg.schema import did_you_mean
 from .registry import get_block, head_channels
 
 CONFIG_KEYS = ("nc", "scales", "scale", "ch", "backbone", "head")

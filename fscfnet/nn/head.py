@@ -13,7 +13,8 @@ from .registry import head_channels, register
 
 
 class DFL(nn.Module):
-    """Distribution focal loss decoder: ``(B, 4*reg_max, A)`` bin logits -> ``(B, 4, A)`` expected distances."""
+    """Distribution focal loss decoder: bin logits ``(..., 4*reg_max)`` -> expected distances ``(..., 4)``
+    (softmax over each side's ``reg_max`` bins, then the expectation of the bin index)."""
 
     def __init__(self, reg_max: int = 16):
         super().__init__()
@@ -21,9 +22,8 @@ class DFL(nn.Module):
         self.register_buffer("proj", torch.arange(reg_max, dtype=torch.float32), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, _, a = x.shape
-        prob = x.view(b, 4, self.reg_max, a).softmax(2)
-        return (prob * self.proj.to(prob.dtype).view(1, 1, -1, 1)).sum(2)
+        prob = x.unflatten(-1, (4, self.reg_max)).softmax(-1)
+        return prob @ self.proj.to(prob.dtype)
 
 
 def make_anchors(feats: list[torch.Tensor], strides: torch.Tensor, offset: float = 0.5
@@ -120,14 +120,27 @@ class V10Detect(nn.Module):
             return {"one2many": self.one2many(xs), "one2one": self.one2one([x.detach() for x in xs])}
         return topk_detections(self.decode(self.one2one(xs)), self.max_det)
 
+    def split(self, preds: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-level maps ``[(B, 4*reg_max + nc, H_i, W_i)]`` -> box-bin logits ``(B, A, 4*reg_max)`` and class
+        logits ``(B, A, nc)`` over all ``A`` anchors, level by level."""
+        b = preds[0].shape[0]
+        x = torch.cat([p.view(b, self.no, -1) for p in preds], 2).transpose(1, 2)
+        return x.split((4 * self.reg_max, self.nc), -1)
+
+    def anchor_points(self, preds: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Anchor centres in grid units ``(A, 2)`` and their strides ``(A, 1)`` for these maps."""
+        return make_anchors(preds, self.stride)
+
+    def boxes(self, bins: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+        """Box-bin logits ``(B, A, 4*reg_max)`` and anchors ``(A, 2)`` -> boxes ``(B, A, 4)`` x1, y1, x2, y2 in
+        grid units (DFL expectation, then distances to corners). Training (the loss) and inference use this."""
+        return dist2bbox(self.dfl(bins), anchors)
+
     def decode(self, preds: list[torch.Tensor]) -> torch.Tensor:
         """Raw per-level outputs -> ``(B, A, 4 + nc)``: xyxy boxes in input pixels, sigmoid class scores."""
-        b = preds[0].shape[0]
-        x = torch.cat([p.view(b, self.no, -1) for p in preds], 2)
-        box, cls = x.split((4 * self.reg_max, self.nc), 1)
-        anchors, strides = make_anchors(preds, self.stride)
-        xyxy = dist2bbox(self.dfl(box), anchors.T.unsqueeze(0), dim=1) * strides.T
-        return torch.cat((xyxy, cls.sigmoid()), 1).transpose(1, 2)
+        bins, cls = self.split(preds)
+        anchors, strides = self.anchor_points(preds)
+        return torch.cat((self.boxes(bins, anchors) * strides, cls.sigmoid()), -1)
 
     def init_bias(self) -> None:
         for branch in (self.one2many, self.one2one):

@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 from torch import nn
 
-from ..utils.config import did_you_mean
+from ..cfg.schema import did_you_mean
 
 Scale = Callable[[int], int]
 """Maps a YAML width (e.g. 256) to real channels (e.g. 64 at width 0.25)."""

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..data.augment import AugmentConfig
 from ..errors import UserError
-from ..utils.config import from_dict
-from ..utils.loss import LossConfig
+from .augment import AugmentConfig
+from .loss import LossConfig
+from .schema import from_dict
 
 OPTIMIZERS = ("auto", "SGD", "AdamW")
 AUTO_SGD_STEPS = 10_000  # 'auto': SGD for runs of at least this many optimizer steps, AdamW below (as Ultralytics)

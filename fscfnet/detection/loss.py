@@ -8,30 +8,15 @@ learning rates transfer from YOLOv8/v10 recipes).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
-from ..nn.head import dist2bbox, make_anchors
+from ..cfg.loss import LossConfig
+from ..nn.head import V10Detect
 from .assigner import Assignment, TaskAlignedAssigner
 from .boxes import box_quality, xywh2xyxy
 
 COMPONENTS = ("box_o2m", "cls_o2m", "dfl_o2m", "box_o2o", "cls_o2o", "dfl_o2o")
-
-
-@dataclass(frozen=True)
-class LossConfig:
-    box: float = 7.5
-    cls: float = 0.5
-    dfl: float = 1.5
-    nwd_ratio: float = 0.5  # r: 1 gives plain CIoU
-    nwd_c: float = 12.8  # NWD constant, pixels
-    alpha: float = 0.5
-    beta: float = 6.0
-    topk_one2many: int = 10
-    topk_one2one: int = 1
-    min_candidate_px: float = 16.0
 
 
 def pad_targets(targets: torch.Tensor, batch: int, size: tuple[int, int]) -> tuple[torch.Tensor, ...]:
@@ -61,23 +46,22 @@ def dfl_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 class BranchLoss:
-    """Loss of one head branch; returns the (box, cls, dfl) terms, gains applied."""
+    """Loss of one head branch; returns the (box, cls, dfl) terms, gains applied. Boxes are decoded by the
+    head itself (:meth:`V10Detect.split`, ``anchor_points``, ``boxes``): one decode path for training and
+    inference."""
 
-    def __init__(self, nc: int, reg_max: int, strides: torch.Tensor, cfg: LossConfig, topk: int):
-        self.nc, self.reg_max, self.strides, self.cfg = nc, reg_max, strides, cfg
-        self.assigner = TaskAlignedAssigner(nc, topk, cfg.alpha, cfg.beta, cfg.nwd_ratio, cfg.nwd_c, cfg.min_candidate_px)
-        self.proj = torch.arange(reg_max, dtype=torch.float32)
+    def __init__(self, head: V10Detect, cfg: LossConfig, topk: int):
+        self.head, self.nc, self.reg_max, self.cfg = head, head.nc, head.reg_max, cfg
+        self.assigner = TaskAlignedAssigner(head.nc, topk, cfg.alpha, cfg.beta, cfg.nwd_ratio, cfg.nwd_c,
+                                            cfg.min_candidate_px)
 
     def decode(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         """Per-level maps -> DFL logits (B, A, 4R), class logits (B, A, nc), anchors (A, 2) and strides (A, 1),
-        predicted boxes (B, A, 4) in grid units."""
-        b = feats[0].shape[0]
-        x = torch.cat([f.view(b, 4 * self.reg_max + self.nc, -1) for f in feats], 2).permute(0, 2, 1)
-        distri, scores = x.split((4 * self.reg_max, self.nc), -1)
-        anchors, strides = make_anchors(feats, self.strides.to(x.device))
+        predicted boxes (B, A, 4) in grid units; float32 whatever the autocast dtype."""
+        distri, scores = self.head.split(feats)
+        anchors, strides = self.head.anchor_points(feats)
         anchors, strides = anchors.float(), strides.float()
-        dist = distri.float().view(b, -1, 4, self.reg_max).softmax(-1) @ self.proj.to(x.device)
-        return distri, scores, anchors, strides, dist2bbox(dist, anchors)
+        return distri, scores, anchors, strides, self.head.boxes(distri.float(), anchors)
 
     def _assign(self, scores: torch.Tensor, anchors: torch.Tensor, strides: torch.Tensor, pred: torch.Tensor,
                 *gt: torch.Tensor) -> Assignment:
@@ -116,8 +100,8 @@ class V10DetectionLoss:
     def __init__(self, model: torch.nn.Module, cfg: LossConfig = LossConfig()):
         head = model.head
         self.cfg = cfg
-        self.one2many = BranchLoss(head.nc, head.reg_max, head.stride.detach().cpu(), cfg, cfg.topk_one2many)
-        self.one2one = BranchLoss(head.nc, head.reg_max, head.stride.detach().cpu(), cfg, cfg.topk_one2one)
+        self.one2many = BranchLoss(head, cfg, cfg.topk_one2many)
+        self.one2one = BranchLoss(head, cfg, cfg.topk_one2one)
 
     def assign(self, outputs: dict[str, list[torch.Tensor]], targets: torch.Tensor, size: tuple[int, int]
                ) -> dict[str, Assignment]:

@@ -1,4 +1,6 @@
-"""Dataset configs: ``--data NAME`` (cfg/datasets/NAME.yaml) or ``--data path.yaml``."""
+"""Dataset configs: ``--data NAME`` (cfg/datasets/NAME.yaml) or ``--data path.yaml``. Loading a config reads
+and checks it, nothing more: a generated dataset (``generate: demo``) is built by
+:func:`fscfnet.data.ensure_dataset`, which every reader of the data calls."""
 
 from __future__ import annotations
 
@@ -8,10 +10,11 @@ from pathlib import Path
 import yaml
 
 from ..errors import DatasetError, UserError
-from ..cfg import DATASET_CONFIGS_DIR, dataset_names, datasets_root
-from ..utils.config import did_you_mean, from_dict
+from .paths import DATASET_CONFIGS_DIR, dataset_names, datasets_root
+from .schema import did_you_mean, from_dict
 
 SPLITS = ("train", "test")
+GENERATORS = ("demo",)  # datasets built on first use by fscfnet.data.ensure_dataset
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,8 @@ def available_datasets() -> list[str]:
 
 
 def load_data_config(data: str | Path) -> DataConfig:
-    """Resolve ``data`` (a built-in name or a YAML path) to a config; generate the demo set if it is missing."""
+    """Resolve ``data`` (a built-in name or a YAML path) to a config. A dataset folder that is missing is an
+    error, except for a generated dataset (built by :func:`fscfnet.data.ensure_dataset`)."""
     path = Path(data)
     if path.suffix not in (".yaml", ".yml"):
         if str(data) not in available_datasets():
@@ -67,13 +71,9 @@ def load_data_config(data: str | Path) -> DataConfig:
     cfg = from_dict(DataConfig, {**(raw or {}), "source": str(path)}, str(path))
     if not cfg.names or not all(isinstance(n, str) for n in cfg.names):
         raise UserError(f"{path}: 'names' must be a non-empty list of class names")
-    if cfg.generate is not None:
-        if cfg.generate != "demo":
-            raise UserError(f"{path}: generate: {cfg.generate!r} is not a known generator (only 'demo')")
-        from .demo import ensure_demo
-
-        ensure_demo(cfg.root)
-    if not cfg.root.is_dir():
+    if cfg.generate is not None and cfg.generate not in GENERATORS:
+        raise UserError(f"{path}: generate: {cfg.generate!r} is not a known generator (only {', '.join(GENERATORS)})")
+    if cfg.generate is None and not cfg.root.is_dir():
         raise DatasetError(f"{path}: dataset folder {cfg.root} does not exist; prepare it with "
                            f"python -m fscfnet.data.prepare SRC --dst {cfg.root}")
     return cfg

@@ -1,0 +1,22 @@
+"""Training augmentation settings (SPEC §4 defaults)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training augmentation (SPEC §4 defaults). ``min_box_px``: boxes narrower or lower than this after
+    augmentation are dropped; 1 px keeps 2-px targets that a 0.5x scale halves."""
+
+    mosaic: float = 1.0
+    translate: float = 0.1
+    scale: float = 0.5
+    fliplr: float = 0.5
+    flipud: float = 0.0
+    brightness: float = 0.2
+    contrast: float = 0.2
+    gamma: float = 0.2
+    min_box_px: float = 1.0
+    min_visible: float = 0.25  # fraction of a box's area that must stay inside the image
