@@ -120,13 +120,15 @@ class Bottleneck(nn.Module):
 
 @register(repeats_inside=True)
 class C2f(nn.Module):
-    """CSP block: 1x1 Conv to 2c, split, ``n`` chained Bottlenecks (all outputs kept), concat, 1x1 Conv."""
+    """CSP block: 1x1 Conv to 2c, split, ``n`` chained Bottlenecks (all outputs kept), concat, 1x1 Conv.
+    ``extra``: further ``c``-channel maps a subclass adds to the concat (MRCB's RFBlock output)."""
 
-    def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = False, g: int = 1, e: float = 0.5):
+    def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = False, g: int = 1, e: float = 0.5, *,
+                 extra: int = 0):
         super().__init__()
         self.c = int(c2 * e)
         self.cv1 = Conv(c1, 2 * self.c, 1)
-        self.cv2 = Conv((2 + n) * self.c, c2, 1)
+        self.cv2 = Conv((2 + n + extra) * self.c, c2, 1)
         self.m = nn.ModuleList(Bottleneck(self.c, self.c, shortcut, g, e=1.0) for _ in range(n))
 
     def branches(self, x: torch.Tensor) -> list[torch.Tensor]:

@@ -51,8 +51,7 @@ class MRCB(C2f):
     """C2f plus an RFBlock on the first split half: concat (3 + n) * c channels -> 1x1 Conv -> c2, c = c2 / 2."""
 
     def __init__(self, c1: int, c2: int, n: int = 1, shortcut: bool = False, g: int = 1, e: float = 0.5):
-        super().__init__(c1, c2, n, shortcut, g, e)
-        self.cv2 = Conv((3 + n) * self.c, c2, 1)
+        super().__init__(c1, c2, n, shortcut, g, e, extra=1)
         self.rfb = RFBlock(self.c, self.c)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
