@@ -173,7 +173,7 @@ def groupsum_vs_grouped(log: Log, dry: bool) -> dict:
     import torch.nn.functional as F
 
     from fscfnet.nn.blocks import GroupSumConv2d
-    from fscfnet.utils.timing import stats
+    from fscfnet.utils.timing import stats, time_calls
 
     device = torch.device("cpu" if dry else "cuda")
     conv = GroupSumConv2d(64, 32, 3, 1, 0, groups=32, bias=False).to(device)
@@ -188,28 +188,11 @@ def groupsum_vs_grouped(log: Log, dry: bool) -> dict:
         (y[:, 0::m] + y[:, 1::m]).sum().backward()
 
     with torch.enable_grad():
-        out = {name: stats(_timed(fn, x, device, 5 if dry else 100)) for name, fn in
+        out = {name: stats(time_calls(fn, x, 5 if dry else 100, warmup=3)) for name, fn in
                (("grouped_conv", grouped), ("depthwise_group_sum", groupsum))}
     log(f"ACA value conv fwd+bwd on {device}: grouped {out['grouped_conv']['median_ms']:.3f} ms, depthwise + group "
         f"sum {out['depthwise_group_sum']['median_ms']:.3f} ms")
     return out
-
-
-def _timed(fn, x, device, iters: int) -> list[float]:
-    import torch
-
-    for _ in range(3):
-        fn(x)
-    times = []
-    for _ in range(iters):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        fn(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append((time.perf_counter() - t) * 1e3)
-    return times
 
 
 def main() -> int:

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fscfnet.cfg.data import load_data_config  # noqa: E402
+from fscfnet.data import ensure_dataset  # noqa: E402
 from fscfnet.data.labels import read_index  # noqa: E402
 from fscfnet.engine.results_csv import read_rows  # noqa: E402
 from fscfnet.experiments import timings  # noqa: E402
@@ -33,7 +34,7 @@ def summarize(run: Path) -> dict:
     rows = read_rows(run / "results.csv")
     best = load_checkpoint(run / "weights" / "best.pt")
     as_float = {k: float(v) for k, v in rows[-1].items() if v not in ("", None)}
-    data = load_data_config(args["data"])
+    data = ensure_dataset(load_data_config(args["data"]))
     n_train, n_test = (len(read_index(data.index_file(s))) for s in ("train", "test"))
     return {
         "run": str(run), "model": args["model"], "data": args["data"], "optimizer": args["optimizer"],

@@ -35,12 +35,14 @@ print(f"WALL {time.perf_counter() - t:.2f}")
 """
 
 
-def ultralytics_data(root: Path, tmp: Path) -> Path:
-    """An Ultralytics dataset YAML over the prepared dataset (image lists; labels beside images/ in labels/)."""
-    name = root.name
+def ultralytics_data(cfg, tmp: Path) -> Path:
+    """An Ultralytics dataset YAML over a prepared dataset (a DataConfig; image lists, labels beside images/ in
+    labels/)."""
+    from fscfnet.data.labels import read_index
+
     for split in ("train", "test"):
-        stems = (root / "img_idx" / f"{split}_{name}.txt").read_text().split()
-        images = {p.stem: p for p in (root / "images").iterdir()}
+        stems = read_index(cfg.index_file(split))
+        images = {p.stem: p for p in (cfg.root / "images").iterdir()}
         (tmp / f"{split}.txt").write_text("".join(f"{images[s].resolve()}\n" for s in stems))
     cfg = tmp / "data.yaml"
     cfg.write_text(f"train: {tmp / 'train.txt'}\nval: {tmp / 'test.txt'}\nnames: {{0: target}}\n")
@@ -71,9 +73,13 @@ def main() -> int:
     args = ap.parse_args()
     checkouts = {"project": ROOT, **{k: Path(v) for k, v in (c.split("=", 1) for c in args.checkout)}}
     work = Path(tempfile.mkdtemp(prefix="train_speed_"))
-    root = ROOT / "datasets" / args.data
-    n_train = len((root / "img_idx" / f"train_{args.data}.txt").read_text().split())
     sys.path.insert(0, str(ROOT))
+    from fscfnet.cfg.data import load_data_config
+    from fscfnet.data import ensure_dataset
+    from fscfnet.data.labels import read_index
+
+    data_cfg = ensure_dataset(load_data_config(args.data))
+    n_train = len(read_index(data_cfg.index_file("train")))
     from fscfnet.utils.provenance import provenance
 
     report = {"provenance": provenance("cpu"), "data": args.data, "train_images": n_train, "imgsz": args.imgsz,
@@ -81,7 +87,7 @@ def main() -> int:
     for spec in args.runs:
         impl, model = spec.split(":")
         if impl == "ultralytics":
-            data = ultralytics_data(root, work)
+            data = ultralytics_data(data_cfg, work)
             cmd = [args.ultralytics_python, "-c", UL_SCRIPT, str(data), str(args.imgsz), str(args.batch),
                    str(args.epochs), str(args.workers), str(work / "ul")]
             wall, text = run(cmd, work)

@@ -44,3 +44,33 @@ def test_traced_model_has_no_device_constant_and_equals_eager():
     with torch.no_grad():
         for batch in (torch.rand(1, 3, 64, 64), torch.rand(3, 3, 64, 64)):
             torch.testing.assert_close(traced(batch), model(batch), rtol=0, atol=0)
+
+
+def test_dfl_is_the_expected_bin_index_and_a_fp32_trace_runs_in_fp16():
+    from fscfnet.nn.head import DFL
+
+    logits = torch.randn(2, 5, 4 * 16, generator=torch.Generator().manual_seed(0))
+    p = np.exp(logits.numpy().reshape(2, 5, 4, 16).astype(np.float64))
+    ref = (p / p.sum(-1, keepdims=True) * np.arange(16)).sum(-1)  # written out: softmax, then E[bin]
+    dfl = DFL(16)
+    np.testing.assert_allclose(dfl(logits).numpy(), ref, atol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated; exports still use it
+        traced = torch.jit.trace(dfl, logits)
+    half = traced(logits.half())
+    assert half.dtype == torch.float16
+    np.testing.assert_allclose(half.float().numpy(), ref, atol=2e-2)
+
+
+def test_the_loss_decodes_boxes_through_the_head():
+    """One decode path: the loss's predicted boxes (grid units x stride) are the head's inference boxes."""
+    from fscfnet.cfg.loss import LossConfig
+    from fscfnet.detection.loss import BranchLoss
+    from fscfnet.nn import build_model
+
+    model = build_model("yolov10n", nc=1).train()
+    feats = model(torch.rand(2, 3, 64, 64))["one2one"]
+    _, scores, anchors, strides, boxes = BranchLoss(model.head, LossConfig(), 1).decode(feats)
+    inference = model.head.decode(feats)
+    torch.testing.assert_close(boxes * strides, inference[..., :4])
+    torch.testing.assert_close(scores.sigmoid(), inference[..., 4:])

@@ -4,10 +4,12 @@ metrics -> engine -> API and commands. ``python tests/test_layers.py`` prints th
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "fscfnet"
+MODULE_PATH = re.compile(r"fscfnet(\.[A-Za-z_]\w*)+")
 
 # lower number = lower layer; a module may import its own layer's modules only within its own subpackage
 LAYERS = {
@@ -41,15 +43,23 @@ def imports(path: Path) -> set[str]:
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
-            found |= {target} if node.module else {f"{target}.{a.name}" for a in node.names}
+            found |= {f"{target}.{a.name}" for a in node.names}  # a name, or a submodule: existing() decides
         elif isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and MODULE_PATH.fullmatch(node.value):
+            found.add(node.value)  # importlib.import_module("fscfnet.bench") (the console command's table)
     return {existing(t) for t in found if t == "fscfnet" or t.startswith("fscfnet.")}
+
+
+ROOT_NAMES = {"__version__": "fscfnet", "build_model": "fscfnet.nn", "DetectionModel": "fscfnet.nn",
+              "FSCFNet": "fscfnet.api"}  # what `from fscfnet import X` really imports
 
 
 def existing(target: str) -> str:
     """The module a dotted import resolves to: ``fscfnet.__version__`` (a name in the root) -> ``fscfnet``."""
     parts = target.split(".")
+    if len(parts) == 2 and parts[1] in ROOT_NAMES:
+        return ROOT_NAMES[parts[1]]
     while len(parts) > 1:
         path = PACKAGE.parent.joinpath(*parts)
         if path.with_suffix(".py").is_file() or (path / "__init__.py").is_file():
@@ -104,8 +114,10 @@ def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
     for f in ("__init__.py", "nn/__init__.py", "engine/__init__.py", "engine/trainer.py"):
         (pkg / f).write_text("")
     (pkg / "nn" / "block.py").write_text("def f():\n    from ..engine.trainer import Trainer\n    return Trainer\n")
+    (pkg / "nn" / "other.py").write_text("from fscfnet import engine\nfrom .. import FSCFNet, __version__\n")
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", pkg)
-    assert graph() == {"nn": {"engine": {"fscfnet.nn.block"}}}
+    assert graph() == {"nn": {"engine": {"fscfnet.nn.block", "fscfnet.nn.other"}, "api": {"fscfnet.nn.other"},
+                              "fscfnet": {"fscfnet.nn.other"}}}
     try:
         test_imports_run_one_way()
     except AssertionError as e:

@@ -43,14 +43,16 @@ class DataConfig:
     def name(self) -> str:
         return Path(self.path).name
 
+    def require_root(self) -> None:
+        """Raise :class:`DatasetError` (what to do included) when the dataset folder is missing."""
+        if not self.root.is_dir():
+            raise DatasetError(f"{self.source or self.path}: dataset folder {self.root} does not exist; prepare it "
+                               f"with python -m fscfnet.data.prepare SRC --dst {self.root}")
+
     def index_file(self, split: str) -> Path:
         if split not in SPLITS:
             raise UserError(f"unknown split {split!r}{did_you_mean(split, SPLITS)} (splits: {', '.join(SPLITS)})")
         return self.root / getattr(self, split)
-
-
-def available_datasets() -> list[str]:
-    return dataset_names()
 
 
 def load_data_config(data: str | Path) -> DataConfig:
@@ -58,9 +60,9 @@ def load_data_config(data: str | Path) -> DataConfig:
     error, except for a generated dataset (built by :func:`fscfnet.data.ensure_dataset`)."""
     path = Path(data)
     if path.suffix not in (".yaml", ".yml"):
-        if str(data) not in available_datasets():
-            raise UserError(f"unknown dataset {str(data)!r}{did_you_mean(str(data), available_datasets())} "
-                            f"(built-in: {', '.join(available_datasets())}; or pass a dataset YAML path)")
+        if str(data) not in dataset_names():
+            raise UserError(f"unknown dataset {str(data)!r}{did_you_mean(str(data), dataset_names())} "
+                            f"(built-in: {', '.join(dataset_names())}; or pass a dataset YAML path)")
         path = DATASET_CONFIGS_DIR / f"{data}.yaml"
     if not path.is_file():
         raise UserError(f"{path}: dataset config not found")
@@ -73,7 +75,6 @@ def load_data_config(data: str | Path) -> DataConfig:
         raise UserError(f"{path}: 'names' must be a non-empty list of class names")
     if cfg.generate is not None and cfg.generate not in GENERATORS:
         raise UserError(f"{path}: generate: {cfg.generate!r} is not a known generator (only {', '.join(GENERATORS)})")
-    if cfg.generate is None and not cfg.root.is_dir():
-        raise DatasetError(f"{path}: dataset folder {cfg.root} does not exist; prepare it with "
-                           f"python -m fscfnet.data.prepare SRC --dst {cfg.root}")
+    if cfg.generate is None:
+        cfg.require_root()
     return cfg

@@ -113,17 +113,19 @@ class IRSTDDataset(Dataset):
     def letterbox(self, i: int) -> Letterbox:
         return Letterbox(tuple(self.shapes[i]), self.imgsz)
 
-    def load(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """Image resized to long side ``imgsz`` (not padded) and its boxes (pixel corners) at that scale."""
-        lb = self.letterbox(i)
+    def load(self, i: int) -> np.ndarray:
+        """Image ``i`` resized to long side ``imgsz``, not padded."""
         if self._cache:
-            img = self._cache[i]
-        else:
-            img = read_image(self.paths[i], self.channels)
-            if img is None:
-                raise DatasetError(f"{self.paths[i]}: became unreadable during training")
-            img = lb.resize(img)
-        return img, self.pixel_boxes(i) * lb.ratio
+            return self._cache[i]
+        img = read_image(self.paths[i], self.channels)
+        if img is None:
+            raise DatasetError(f"{self.paths[i]}: became unreadable during training")
+        return self.letterbox(i).resize(img)
+
+    def letterboxed(self, i: int) -> tuple[np.ndarray, np.ndarray, Letterbox]:
+        """Image ``i`` as a ``(S, S, C)`` network input, its boxes in input pixels, and the map back."""
+        lb = self.letterbox(i)
+        return lb.pad_image(self.load(i)), lb.boxes_to_input(self.pixel_boxes(i)), lb
 
     def pixel_boxes(self, i: int) -> np.ndarray:
         """Image ``i``'s targets as ``(m, 4)`` x1, y1, x2, y2 in original pixels (float64)."""
@@ -140,21 +142,18 @@ class IRSTDDataset(Dataset):
         aug = self.augment
         classes = self.labels[i][:, 0].copy()
         if aug is None:
-            lb = self.letterbox(i)
-            img, boxes = self.load(i)
-            img, boxes = lb.pad_image(img), boxes + np.array(lb.pad * 2)
+            img, boxes, lb = self.letterboxed(i)
             meta = ImageMeta(str(self.paths[i]), lb)
         else:
             rng = np.random.default_rng([self.seed, epoch, i])
             if self.mosaic_on(epoch) and rng.random() < aug.mosaic:
                 idx = [i, *rng.integers(0, len(self), 3).tolist()]
-                parts = [self.load(j) for j in idx]
-                img, boxes = mosaic([p[0] for p in parts], [p[1] for p in parts], self.imgsz, rng)
+                img, boxes = mosaic([self.load(j) for j in idx],
+                                    [self.letterbox(j).boxes_to_resized(self.pixel_boxes(j)) for j in idx],
+                                    self.imgsz, rng)
                 classes = np.concatenate([self.labels[j][:, 0] for j in idx])
             else:
-                lb = self.letterbox(i)
-                img, boxes = self.load(i)
-                img, boxes = lb.pad_image(img), boxes + np.array(lb.pad * 2)
+                img, boxes, _ = self.letterboxed(i)
             img, boxes = random_affine(img, boxes, self.imgsz, aug.translate, aug.scale, rng)
             if rng.random() < aug.fliplr:
                 img, boxes = flip(img, boxes, horizontal=True)

@@ -15,7 +15,6 @@ import cv2
 import numpy as np
 
 from ..cfg.data import DataConfig
-from ..errors import DatasetError
 from .labels import mask_to_boxes, write_yolo_labels, xywh_pixels_to_yolo
 
 WIDTH, HEIGHT = 192, 144
@@ -127,7 +126,5 @@ def ensure_dataset(cfg: DataConfig) -> DataConfig:
     under DDP); loading the config alone never writes anything."""
     if cfg.generate == "demo":
         ensure_demo(cfg.root)
-    if not cfg.root.is_dir():
-        raise DatasetError(f"{cfg.source or cfg.path}: dataset folder {cfg.root} does not exist; prepare it with "
-                           f"python -m fscfnet.data.prepare SRC --dst {cfg.root}")
+    cfg.require_root()
     return cfg

@@ -60,10 +60,14 @@ class Letterbox:
         """``(H, W, C)`` original -> ``(size, size, C)`` network input."""
         return self.pad_image(self.resize(img))
 
+    def boxes_to_resized(self, boxes: np.ndarray) -> np.ndarray:
+        """``(n, 4)`` x1, y1, x2, y2 in original pixels -> pixels of the :meth:`resize`-d image (no padding)."""
+        return boxes * self.ratio
+
     def boxes_to_input(self, boxes: np.ndarray) -> np.ndarray:
         """``(n, 4)`` x1, y1, x2, y2 in original pixels -> letterboxed pixels."""
         left, top = self.pad
-        return boxes * self.ratio + np.array([left, top, left, top])
+        return self.boxes_to_resized(boxes) + np.array([left, top, left, top])
 
     def to_original(self, det: np.ndarray) -> np.ndarray:
         """``(n, 4 + k)`` letterboxed detections (x1, y1, x2, y2, ...) -> original pixels (float64), clipped to the

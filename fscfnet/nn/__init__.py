@@ -2,7 +2,8 @@
 
 from .builder import ModelConfigError, build_model, load_config
 from .model import DetectionModel, LayerSpec
-from .registry import get_block, register, registered_names
+from .registry import (get_block, head_channels, register, registered_names, same_channels, scaled_out_channels,
+                       summed_channels)
 
-__all__ = ["DetectionModel", "LayerSpec", "ModelConfigError", "build_model", "get_block", "load_config",
-           "register", "registered_names"]
+__all__ = ["DetectionModel", "LayerSpec", "ModelConfigError", "build_model", "get_block", "head_channels",
+           "load_config", "register", "registered_names", "same_channels", "scaled_out_channels", "summed_channels"]

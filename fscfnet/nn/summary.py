@@ -15,8 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..errors import UserError
-from ..utils.cli import run_cli
+from ..utils.cli import check_imgsz, run_cli
 from .builder import build_model
 from .model import DetectionModel
 
@@ -80,9 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> None:
         model = build_model(args.cfg, nc=args.nc, ch=args.ch)
-        stride = int(model.stride.max())
-        if args.imgsz <= 0 or args.imgsz % stride:
-            raise UserError(f"--imgsz {args.imgsz} must be a positive multiple of {stride}")
+        check_imgsz(args.imgsz, int(model.stride.max()))
         print(format_summary(summarize(model, args.imgsz)))
 
     return run_cli(run)

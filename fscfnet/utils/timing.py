@@ -16,9 +16,9 @@ def sync(device: torch.device | None) -> None:
         torch.cuda.synchronize(device)
 
 
-@torch.inference_mode()
-def time_forward(fn: Callable[[torch.Tensor], object], x: torch.Tensor, iters: int, warmup: int = 3) -> list[float]:
-    """Milliseconds of ``iters`` calls of ``fn(x)`` after ``warmup`` untimed calls."""
+def time_calls(fn: Callable[[torch.Tensor], object], x: torch.Tensor, iters: int, warmup: int = 3) -> list[float]:
+    """Milliseconds of ``iters`` calls of ``fn(x)`` after ``warmup`` untimed calls (autograd as the caller has it:
+    e.g. a forward + backward step)."""
     device = x.device if isinstance(x, torch.Tensor) else None
     for _ in range(warmup):
         fn(x)
@@ -30,6 +30,12 @@ def time_forward(fn: Callable[[torch.Tensor], object], x: torch.Tensor, iters: i
         sync(device)
         times.append((time.perf_counter() - t) * 1e3)
     return times
+
+
+@torch.inference_mode()
+def time_forward(fn: Callable[[torch.Tensor], object], x: torch.Tensor, iters: int, warmup: int = 3) -> list[float]:
+    """:func:`time_calls` under ``torch.inference_mode`` (inference latency)."""
+    return time_calls(fn, x, iters, warmup)
 
 
 def time_rounds(runs: dict[str, tuple[Callable[[torch.Tensor], object], torch.Tensor]], iters: int, warmup: int,
