@@ -57,7 +57,8 @@ class BranchLoss:
 
     def decode(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         """Per-level maps -> DFL logits (B, A, 4R), class logits (B, A, nc), anchors (A, 2) and strides (A, 1),
-        predicted boxes (B, A, 4) in grid units; float32 whatever the autocast dtype."""
+        predicted boxes (B, A, 4) in grid units; float32 even when the maps are fp16/bf16 (call it outside
+        autocast, as the trainer does)."""
         distri, scores = self.head.split(feats)
         anchors, strides = self.head.anchor_points(feats)
         anchors, strides = anchors.float(), strides.float()
