@@ -35,7 +35,16 @@ def git_commit(path: Path | None = None) -> str | None:
     return head.stdout.strip() + ("+dirty" if dirty else "")
 
 
-def provenance(device: torch.device | str | None = None, argv: list[str] | None = None) -> dict:
+def command_line(orig_argv: list[str]) -> str:
+    """The command as typed, from the interpreter's own argument list (``sys.orig_argv``): ``python -m
+    fscfnet.experiments ...``, ``python benchmarks/x.py ...``, or ``fscfnet bench ...`` for the console command."""
+    exe, *args = orig_argv
+    if args and not args[0].startswith("-") and Path(args[0]).name == "fscfnet":  # the installed console script
+        return shlex.join(["fscfnet", *args[1:]])
+    return shlex.join([Path(exe).name, *args])
+
+
+def provenance(device: torch.device | str | None = None) -> dict:
     """Command, commit, versions (Python, torch, torchvision, onnxruntime, OpenCV, NumPy), device, threads, CPUs."""
     import cv2
     import numpy as np
@@ -43,7 +52,7 @@ def provenance(device: torch.device | str | None = None, argv: list[str] | None 
     device = torch.device(device) if device is not None else None
     gpu = torch.cuda.get_device_name(device) if device is not None and device.type == "cuda" else None
     return {
-        "command": shlex.join([Path(sys.executable).name, *(argv if argv is not None else sys.argv)]),
+        "command": command_line(sys.orig_argv),
         "commit": git_commit(), "python": platform.python_version(), "torch": torch.__version__,
         "torchvision": _version("torchvision"), "onnxruntime": _version("onnxruntime"), "opencv": cv2.__version__,
         "numpy": np.__version__, "device": str(device) if device is not None else None, "gpu": gpu,
