@@ -9,7 +9,8 @@ its training had finished, is only validated); run the same command again after 
 unfinished work is done. When every run is done, ``results.md`` (per model: mean ± sample standard deviation over
 the seeds of best.pt's metrics in the paper's column order, and of the last epoch's; against ``--baseline`` the
 paired per-seed differences and how many seeds favour each model), ``results.json`` (every run, the summary and
-provenance) and ``comparison.png`` (error bars) are written in ``runs/experiments/NAME/``.
+provenance) and ``comparison.png`` (error bars) are written in ``runs/experiments/NAME/``. ``--report`` trains
+nothing and writes the same three files from the runs finished so far, marked interim, with the missing runs named.
 """
 
 from __future__ import annotations
@@ -55,9 +56,12 @@ def model_config(name: str) -> Path:
         raise UserError(f"--models {e}") from None
 
 
-def check_plan(root: Path, plan: dict) -> None:
-    """Record the experiment's settings; refuse to continue an experiment that used different ones."""
+def check_plan(root: Path, plan: dict, record: bool = True) -> None:
+    """Record the experiment's settings; refuse to continue an experiment that used different ones
+    (``record=False``: the experiment must exist already, and nothing is written)."""
     path = root / "plan.yaml"
+    if not record and not path.is_file():
+        raise UserError(f"--report: {root} holds no experiment (no plan.yaml); check --project and --name")
     if path.is_file():
         old = yaml.safe_load(path.read_text()) or {}
         diff = [k for k in PLAN_KEYS if old.get(k) != plan.get(k)]
@@ -65,7 +69,8 @@ def check_plan(root: Path, plan: dict) -> None:
             k = diff[0]
             raise UserError(f"{path}: this experiment ran with {k}={old.get(k)!r}, not {plan.get(k)!r}; rerun with "
                             f"the same settings to resume it, or choose another --name")
-    atomic_write_text(path, yaml.safe_dump(plan, sort_keys=False))
+    if record:
+        atomic_write_text(path, yaml.safe_dump(plan, sort_keys=False))
 
 
 def timings(run_dir: Path, train_images: int, val_images: int) -> dict:
@@ -88,12 +93,17 @@ def last_epoch(run_dir: Path) -> dict:
         {"epoch": int(rows[-1]["epoch"])}
 
 
+def run_dir_of(root: Path, data: str, model: str, seed: int) -> Path:
+    """``root/<dataset>/<model config stem>/seed<N>``."""
+    return root / load_data_config(data).name / model_config(model).stem / f"seed{seed}"
+
+
 def run_pair(root: Path, data: str, model: str, seed: int, plan: dict, device: str, workers: int | None,
              log: Callable[[str], None] = print) -> dict:
     """Train (or resume, or only validate, or skip) one (dataset, model, seed) run; returns its row (done.json)."""
     cfg_path = model_config(model)
     data_cfg = ensure_dataset(load_data_config(data))
-    run_dir = root / data_cfg.name / cfg_path.stem / f"seed{seed}"
+    run_dir = run_dir_of(root, data, model, seed)
     what = f"{data_cfg.name} / {cfg_path.stem} / seed {seed}"
     done = run_dir / "done.json"
     if done.is_file():
@@ -130,8 +140,9 @@ def run_pair(root: Path, data: str, model: str, seed: int, plan: dict, device: s
 def run_experiments(models: list[str], datasets: list[str], epochs: int, imgsz: int, batch: int = 16,
                     seeds: list[int] = (0,), settings: dict | None = None, device: str = "auto",
                     workers: int | None = None, project: Path = Path("runs/experiments"), name: str = "exp",
-                    baseline: str | None = None, log: Callable[[str], None] = print) -> list[dict]:
-    """Every (dataset, model, seed) run, resumably; writes results.md/json and comparison.png."""
+                    baseline: str | None = None, log: Callable[[str], None] = print, report: bool = False) -> list[dict]:
+    """Every (dataset, model, seed) run, resumably; writes results.md/json and comparison.png. ``report``: train
+    nothing, tabulate the runs finished so far (an interim table that names the runs still missing)."""
     for m in models:
         model_config(m)
     if baseline is not None and baseline not in models:
@@ -144,11 +155,20 @@ def run_experiments(models: list[str], datasets: list[str], epochs: int, imgsz: 
     root = Path(project) / name
     plan = {"epochs": epochs, "imgsz": imgsz, "batch": batch, "seeds": list(seeds), "settings": dict(settings or {}),
             "models": list(models), "data": list(datasets)}
-    check_plan(root, plan)
-    rows = [run_pair(root, d, m, s, plan, device, workers, log) for d in datasets for s in seeds for m in models]
+    check_plan(root, plan, record=not report)
+    keys = [(d, m, s) for d in datasets for s in seeds for m in models]
+    if report:
+        done = {k: run_dir_of(root, *k) / "done.json" for k in keys}
+        rows = [json.loads(p.read_text()) for p in done.values() if p.is_file()]
+        missing = [f"{load_data_config(d).name}/{model_config(m).stem}/seed{s}" for (d, m, s), p in done.items()
+                   if not p.is_file()]
+        if not rows:
+            raise UserError(f"--report: no run of {root} has finished yet (no done.json)")
+    else:
+        rows, missing = [run_pair(root, *k, plan, device, workers, log) for k in keys], []
     write_json(root / "results.json", {"plan": plan, "baseline": baseline, "provenance": provenance(),
-                                       "summary": summarize(rows, baseline), "runs": rows})
-    atomic_write_text(root / "results.md", format_results(rows, plan, baseline))
+                                       "missing": missing, "summary": summarize(rows, baseline), "runs": rows})
+    atomic_write_text(root / "results.md", format_results(rows, plan, baseline, missing))
     plot_comparison(summarize(rows, baseline), root / "comparison.png")
     log(f"results in {root / 'results.md'}")
     return rows
@@ -171,6 +191,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--name", default="exp", help="experiment folder; the same name resumes it")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="other training settings for every run, e.g. optimizer=SGD loss.nwd_ratio=1.0")
+    ap.add_argument("--report", action="store_true",
+                    help="train nothing: tabulate the runs finished so far (interim results; names those missing)")
     return ap.parse_args(argv)
 
 
@@ -179,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def go() -> None:
         run_experiments(args.models, args.data, args.epochs, args.imgsz, args.batch, args.seeds,
-                        parse_overrides(args.set), args.device, args.workers, args.project, args.name, args.baseline)
+                        parse_overrides(args.set), args.device, args.workers, args.project, args.name, args.baseline,
+                        report=args.report)
 
     return run_cli(go, interrupted="interrupted: run the same command again to resume (finished runs are skipped)",
                    sigterm_as_interrupt=True)

@@ -69,8 +69,9 @@ def _pm(stat: dict, key: str, digits: int = 3) -> str:
     return m if stat["n"] < 2 else f"{m} ± {stat['std'] * f:.{digits}f}"
 
 
-def format_results(rows: list[dict], plan: dict, baseline: str | None = None) -> str:
-    """``results.md``: per dataset, the seed table and (with a baseline) the paired-difference table."""
+def format_results(rows: list[dict], plan: dict, baseline: str | None = None, missing: list[str] = ()) -> str:
+    """``results.md``: per dataset, the seed table and (with a baseline) the paired-difference table; ``missing``
+    (runs not finished yet) marks the table as interim."""
     seeds = plan["seeds"]
     summary = summarize(rows, baseline)
     out = [f"# Experiment results\n\n{plan['epochs']} epochs, imgsz {plan['imgsz']}, batch {plan['batch']}, seeds "
@@ -79,6 +80,11 @@ def format_results(rows: list[dict], plan: dict, baseline: str | None = None) ->
            f"max-F1 threshold. 'last': the final epoch's validation (EMA weights), from results.csv.\n"]
     if plan.get("settings"):
         out.append(f"Other settings: {plan['settings']}\n")
+    if missing:
+        have = "; ".join(f"{s['data']}/{s['model']}: {', '.join(map(str, s['seeds']))}" for s in summary)
+        out.append(f"**Interim**: {len(rows)} of {len(rows) + len(missing)} runs finished; not yet: "
+                   f"{', '.join(missing)}. Seeds in each row: {have}; paired differences use the seeds both "
+                   f"models have finished.\n")
     for data in dict.fromkeys(s["data"] for s in summary):
         out.append(f"## {data}\n")
         head = [c for c, _ in METRICS] + [f"last {c}" for c, _ in LAST_METRICS]

@@ -139,3 +139,37 @@ def test_timings_sum_the_epochs_and_take_the_rate_from_the_median_epoch(tmp_path
     t = timings(tmp_path, train_images=240, val_images=30)
     assert t["train_s"] == pytest.approx(332.0) and t["val_s"] == pytest.approx(9.0)
     assert t["train_images_per_s"] == pytest.approx(240 / 12.0) and t["val_images_per_s"] == pytest.approx(30 / 3.0)
+
+
+def _done_row(model, seed, ap50, ap50_95):
+    metrics = {"precision": 0.8, "recall": 0.7, "f1": 0.75, "ap50": ap50, "ap50_95": ap50_95, "pd": 0.7, "fa": 1e-4}
+    return {"data": "demo", "model": model, "seed": seed, **metrics, "last": {"ap50": ap50 - 0.01, "ap50_95": ap50_95,
+            "epoch": 3}, "params": 2.0e6, "gflops": 1.5, "epochs": 3, "best_epoch": 3, "imgsz": 64, "device": "cpu",
+            "train_images_per_s": 10.0}
+
+
+def test_report_tabulates_finished_runs_and_names_the_missing(tmp_path, capsys):
+    args = ["--models", "yolov10n", "fscfnet", "--data", "demo", "--epochs", "3", "--imgsz", "64", "--seeds", "0", "1",
+            "--baseline", "yolov10n", "--project", str(tmp_path), "--name", "t", "--report"]
+    root = tmp_path / "t"
+    assert main(args) == 2
+    assert "--report:" in capsys.readouterr().err and not root.exists()  # nothing to report: no plan, nothing made
+    root.mkdir()
+    (root / "plan.yaml").write_text("epochs: 3\nimgsz: 64\nbatch: 16\nsettings: {}\n")
+    assert main(args) == 2
+    assert "no run of" in capsys.readouterr().err
+    rows = {("yolov10n", 0): (0.60, 0.20), ("fscfnet", 0): (0.64, 0.19), ("yolov10n", 1): (0.50, 0.22)}
+    for (model, seed), (a, b) in rows.items():
+        (root / "demo" / model / f"seed{seed}").mkdir(parents=True)
+        (root / "demo" / model / f"seed{seed}" / "done.json").write_text(json.dumps(_done_row(model, seed, a, b)))
+    assert main(args) == 0
+    table = (root / "results.md").read_text()
+    assert "**Interim**: 3 of 4 runs finished; not yet: demo/fscfnet/seed1." in table
+    assert "demo/yolov10n: 0, 1; demo/fscfnet: 0" in table
+    line = next(ln for ln in table.splitlines() if ln.startswith("| yolov10n |"))
+    assert line.split("|")[5].strip() == "0.550 ± 0.071"  # AP50 over seeds 0 and 1: mean 0.55, sample std 0.0707
+    paired = [ln for ln in table.splitlines() if ln.startswith("| fscfnet |")][1]
+    assert paired.split("|")[2].strip() == "0.040 (1/0)" and paired.split("|")[3].strip() == "-0.010 (0/1)"
+    saved = json.loads((root / "results.json").read_text())
+    assert saved["missing"] == ["demo/fscfnet/seed1"] and len(saved["runs"]) == 3
+    assert (root / "plan.yaml").read_text() == "epochs: 3\nimgsz: 64\nbatch: 16\nsettings: {}\n"  # not rewritten
