@@ -1,6 +1,8 @@
 """Atomic writes keep the previous file when writing fails."""
 
 import json
+import os
+import stat
 
 import pytest
 
@@ -20,3 +22,17 @@ def test_failed_write_leaves_previous_file_and_no_temporary(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
     write_json(target, {"a": 2})
     assert json.loads(target.read_text()) == {"a": 2}
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_written_files_and_built_folders_follow_the_umask(tmp_path, umask):
+    from fscfnet.data.demo import generate_demo
+    old = os.umask(umask)
+    try:
+        f = write_json(tmp_path / "m.json", {"a": 1})
+        generate_demo(tmp_path / "demo", n_train=2, n_test=1)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(f.stat().st_mode) == 0o666 & ~umask  # not mkstemp's 0600
+    assert stat.S_IMODE((tmp_path / "demo").stat().st_mode) == 0o777 & ~umask  # not mkdtemp's 0700
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo", "m.json"]  # no temporaries left

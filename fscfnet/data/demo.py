@@ -8,13 +8,13 @@ come from the masks through the same mask -> box conversion as the real datasets
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..cfg.data import DataConfig
+from ..utils.files import temp_dir_beside
 from .labels import mask_to_boxes, write_yolo_labels, xywh_pixels_to_yolo
 
 WIDTH, HEIGHT = 192, 144
@@ -88,8 +88,7 @@ def make_frame(seed: int, index: int) -> tuple[np.ndarray, np.ndarray]:
 def generate_demo(root: Path, seed: int = 0, n_train: int = N_TRAIN, n_test: int = N_TEST) -> None:
     """Write the demo dataset to ``root`` (built in a temporary folder, then renamed into place)."""
     root = Path(root)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
+    tmp = temp_dir_beside(root)
     try:
         for sub in ("images", "labels", "masks", "img_idx"):
             (tmp / sub).mkdir()

@@ -24,7 +24,6 @@ import argparse
 import shlex
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +32,7 @@ import numpy as np
 
 from ..errors import DatasetError, UserError
 from ..utils.cli import run_cli
-from ..utils.files import write_json
+from ..utils.files import temp_dir_beside, write_json
 from .labels import (image_files, mask_to_boxes, read_coco, read_index, read_voc, write_yolo_labels,
                      xywh_pixels_to_yolo)
 
@@ -258,8 +257,7 @@ def prepare(src: Path, dst: Path, fmt: str = "masks", overwrite: bool = False) -
     source = find_source(src, fmt)
     converted = convert(src, source, fmt)
     name = dst.name
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=dst.parent))
+    tmp = temp_dir_beside(dst)
     try:
         for sub in ("images", "labels", "img_idx") + (("masks",) if source.masks else ()):
             (tmp / sub).mkdir()

@@ -4,22 +4,41 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any, Callable
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)`` for a temporary file beside ``path``, then rename it over ``path``."""
+def _beside(path: Path, make: Callable[[Path], None]) -> Path:
+    """Create a fresh ``.NAME.<pid>.<random>.tmp`` beside ``path`` with ``make`` (which must fail if it exists)."""
+    while True:
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            make(tmp)
+            return tmp
+        except FileExistsError:
+            continue
+
+
+def temp_dir_beside(path: Path) -> Path:
+    """A new empty folder beside ``path``, to build ``path`` in and rename into place; like any new folder it gets
+    0777 less the umask (``tempfile.mkdtemp`` would make it 0700, and so the finished folder private)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    return _beside(path, lambda tmp: os.mkdir(tmp, 0o777))
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` for a temporary file beside ``path``, then rename it over ``path``. The file gets
+    the permissions of any newly created file (0666 less the umask; ``tempfile.mkstemp`` would make it 0600)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _beside(path, lambda t: os.close(os.open(t, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)))
     try:
-        write(Path(tmp))
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
