@@ -6,8 +6,10 @@ the first epoch at which AP50 leaves 0 and reaches 0.1 in every run, and which s
         --group fscfnet runs/experiments/nuaa_320_seeds/NUAA-SIRST/fscfnet/seed{0,1,2} \\
         --epochs 5 10 15 20 30 --out benchmarks/results/early_epochs_nuaa_320.json [--plot ...png]
 
-Every run is a train.py run directory (``args.yaml``, ``results.csv``). Within a group the runs may differ only in
-``seed`` (and where they ran: project, name, device, workers); a group that mixes other settings is refused.
+Every run is a train.py run directory (``args.yaml``, ``results.csv``, validated every epoch). Within a group the
+runs may differ only in ``seed`` (and where they ran: project, name, device, workers); a group that mixes other
+settings or repeats a seed is refused. ``args.yaml`` records no code version: keep runs of different commits (say,
+FSCFNet before and after a change of its initialisation) in different groups yourself.
 """
 
 from __future__ import annotations
@@ -46,7 +48,12 @@ def load_run(run: Path) -> dict:
         if not (run / name).is_file():
             raise UserError(f"{run}: no {name}; pass train.py run directories")
     args = yaml.safe_load((run / "args.yaml").read_text())
-    ap50 = [float(r["ap50"] or 0) for r in read_rows(run / "results.csv")]
+    rows = read_rows(run / "results.csv")
+    blank = next((r["epoch"] for r in rows if r.get("ap50") in (None, "")), None)
+    if blank is not None:
+        raise UserError(f"{run / 'results.csv'}: epoch {blank} has no AP50 (not validated); pass runs validated "
+                        f"every epoch")
+    ap50 = [float(r["ap50"]) for r in rows]
     return {"run": str(run), "seed": args["seed"], "settings": settings(args), "ap50": ap50}
 
 
@@ -57,6 +64,9 @@ def first_epoch(curve: list[float], above: float) -> int | None:
 
 def summarize_group(name: str, runs: list[dict], epochs: list[int]) -> dict:
     ref = runs[0]["settings"]
+    seeds = [r["seed"] for r in runs]
+    if len(set(seeds)) != len(seeds):
+        raise UserError(f"--group {name}: a seed appears twice ({', '.join(map(str, seeds))}); give one run per seed")
     for r in runs[1:]:
         diff = sorted(k for k in ref.keys() | r["settings"].keys() if ref.get(k) != r["settings"].get(k))
         if diff:
@@ -122,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plot", type=Path, default=None, help="PNG of the mean AP50 curves with ±std bands")
     ap.add_argument("--plot-epochs", type=int, default=30, help="epochs shown in the plot")
     args = ap.parse_args(argv)
+    if min(args.epochs) < 1:
+        ap.error("--epochs: epochs count from 1")
 
     def go() -> None:
         groups = {}

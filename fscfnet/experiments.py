@@ -46,6 +46,7 @@ from .experiments_table import METRICS, format_results, summarize
 from .engine.results_csv import read_rows
 
 PLAN_KEYS = ("epochs", "imgsz", "batch", "settings")  # what must not change when an experiment resumes
+REPORT_KEYS = ("models", "data", "seeds")  # --report also needs these to match: it tables exactly the recorded plan
 
 
 def model_config(name: str) -> Path:
@@ -65,10 +66,12 @@ def check_plan(root: Path, plan: dict, record: bool = True) -> None:
     if path.is_file():
         old = yaml.safe_load(path.read_text()) or {}
         diff = [k for k in PLAN_KEYS if old.get(k) != plan.get(k)]
+        diff += [] if record else [k for k in REPORT_KEYS if k in old and old[k] != plan.get(k)]
         if diff:
             k = diff[0]
-            raise UserError(f"{path}: this experiment ran with {k}={old.get(k)!r}, not {plan.get(k)!r}; rerun with "
-                            f"the same settings to resume it, or choose another --name")
+            todo = ("rerun with the same settings to resume it, or choose another --name" if record else
+                    "pass --report the experiment's own arguments")
+            raise UserError(f"{path}: this experiment ran with {k}={old.get(k)!r}, not {plan.get(k)!r}; {todo}")
     if record:
         atomic_write_text(path, yaml.safe_dump(plan, sort_keys=False))
 

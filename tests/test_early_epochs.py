@@ -52,3 +52,13 @@ def test_a_group_mixing_settings_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--group A" in err and "warmup_epochs" in err and "seed1" in err
     assert not (tmp_path / "o.json").exists()
+    runs = [_run(tmp_path / "b" / "seed0", 0, [0.1]), _run(tmp_path / "b" / "again", 0, [0.2])]
+    assert _script().main(["--group", "B", *runs, "--out", str(tmp_path / "o.json")]) == 2
+    assert "--group B: a seed appears twice" in capsys.readouterr().err
+
+
+def test_an_epoch_without_ap50_is_refused_not_read_as_zero(tmp_path, capsys):
+    run = _run(tmp_path / "a" / "seed0", 0, [0.1, 0.2])
+    (tmp_path / "a" / "seed0" / "results.csv").write_text("epoch,ap50\n1,0.1\n2,\n3,0.3\n")
+    assert _script().main(["--group", "A", run, "--out", str(tmp_path / "o.json")]) == 2
+    assert "results.csv: epoch 2 has no AP50" in capsys.readouterr().err

@@ -155,9 +155,13 @@ def test_report_tabulates_finished_runs_and_names_the_missing(tmp_path, capsys):
     assert main(args) == 2
     assert "--report:" in capsys.readouterr().err and not root.exists()  # nothing to report: no plan, nothing made
     root.mkdir()
-    (root / "plan.yaml").write_text("epochs: 3\nimgsz: 64\nbatch: 16\nsettings: {}\n")
+    plan = ("epochs: 3\nimgsz: 64\nbatch: 16\nseeds: [0, 1]\nsettings: {}\nmodels: [yolov10n, fscfnet]\n"
+            "data: [demo]\n")
+    (root / "plan.yaml").write_text(plan)
     assert main(args) == 2
     assert "no run of" in capsys.readouterr().err
+    assert main([a for a in args if a != "1"]) == 2  # seed 0 only: not the recorded plan, so it would look final
+    assert "ran with seeds=[0, 1], not [0]; pass --report the experiment's own arguments" in capsys.readouterr().err
     rows = {("yolov10n", 0): (0.60, 0.20), ("fscfnet", 0): (0.64, 0.19), ("yolov10n", 1): (0.50, 0.22)}
     for (model, seed), (a, b) in rows.items():
         (root / "demo" / model / f"seed{seed}").mkdir(parents=True)
@@ -172,4 +176,4 @@ def test_report_tabulates_finished_runs_and_names_the_missing(tmp_path, capsys):
     assert paired.split("|")[2].strip() == "0.040 (1/0)" and paired.split("|")[3].strip() == "-0.010 (0/1)"
     saved = json.loads((root / "results.json").read_text())
     assert saved["missing"] == ["demo/fscfnet/seed1"] and len(saved["runs"]) == 3
-    assert (root / "plan.yaml").read_text() == "epochs: 3\nimgsz: 64\nbatch: 16\nsettings: {}\n"  # not rewritten
+    assert (root / "plan.yaml").read_text() == plan  # not rewritten

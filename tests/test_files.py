@@ -36,3 +36,5 @@ def test_written_files_and_built_folders_follow_the_umask(tmp_path, umask):
     assert stat.S_IMODE(f.stat().st_mode) == 0o666 & ~umask  # not mkstemp's 0600
     assert stat.S_IMODE((tmp_path / "demo").stat().st_mode) == 0o777 & ~umask  # not mkdtemp's 0700
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo", "m.json"]  # no temporaries left
+    f.chmod(0o640)
+    assert stat.S_IMODE(write_json(f, {"a": 2}).stat().st_mode) == 0o640  # a rewrite keeps the file's own mode

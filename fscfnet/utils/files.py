@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,12 +30,15 @@ def temp_dir_beside(path: Path) -> Path:
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)`` for a temporary file beside ``path``, then rename it over ``path``. The file gets
-    the permissions of any newly created file (0666 less the umask; ``tempfile.mkstemp`` would make it 0600)."""
+    """Call ``write(tmp_path)`` for a temporary file beside ``path``, then rename it over ``path``. A new file gets
+    the permissions of any newly created file (0666 less the umask; ``tempfile.mkstemp`` would make it 0600); a
+    rewritten one keeps its own."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _beside(path, lambda t: os.close(os.open(t, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)))
     try:
+        if path.is_file():
+            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
         write(tmp)
         os.replace(tmp, path)
     except BaseException:

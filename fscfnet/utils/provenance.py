@@ -37,9 +37,10 @@ def git_commit(path: Path | None = None) -> str | None:
 
 def command_line(orig_argv: list[str]) -> str:
     """The command as typed, from the interpreter's own argument list (``sys.orig_argv``): ``python -m
-    fscfnet.experiments ...``, ``python benchmarks/x.py ...``, or ``fscfnet bench ...`` for the console command."""
-    exe, *args = orig_argv
-    if args and not args[0].startswith("-") and Path(args[0]).name == "fscfnet":  # the installed console script
+    fscfnet.experiments ...``, ``python benchmarks/x.py ...``, or ``fscfnet bench ...`` for the console command.
+    Under ``torchrun`` it is each worker's command (``python -u train.py ...``), not the launcher's."""
+    exe, *args = orig_argv or [sys.executable, *sys.argv]  # an embedding interpreter may leave orig_argv empty
+    if args and not args[0].startswith("-") and Path(args[0]).stem == "fscfnet":  # the console script (.exe too)
         return shlex.join(["fscfnet", *args[1:]])
     return shlex.join([Path(exe).name, *args])
 
