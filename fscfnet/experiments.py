@@ -35,7 +35,7 @@ from .engine.trainer import Trainer
 from .engine.validator import validate_model
 from .errors import UserError
 from .nn.summary import count_gflops, count_params
-from .engine.checkpoint import load_checkpoint, run_finished
+from .engine.checkpoint import RunFiles, load_checkpoint, run_finished
 from .utils.cli import run_cli
 from .cfg.schema import parse_overrides
 from .utils.device import select_device
@@ -88,6 +88,12 @@ def timings(run_dir: Path, train_images: int, val_images: int) -> dict:
             "val_images_per_s": val_images / statistics.median(val) if val else None}
 
 
+def training_starts(run_dir: Path) -> list[dict] | None:
+    """The run's ``provenance.json`` entries, one per (re)start of its training (None for runs before it existed)."""
+    path = RunFiles(run_dir).provenance
+    return json.loads(path.read_text())["starts"] if path.is_file() else None
+
+
 def last_epoch(run_dir: Path) -> dict:
     rows = read_rows(run_dir / "results.csv")
     if not rows:
@@ -135,7 +141,7 @@ def run_pair(root: Path, data: str, model: str, seed: int, plan: dict, device: s
            "params": count_params(fused), "gflops": count_gflops(fused, plan["imgsz"], fused.ch, train=False),
            "epochs": plan["epochs"], "best_epoch": int(load_checkpoint(best)["epoch"]) + 1, "imgsz": plan["imgsz"],
            "device": str(loaded.device), "run": str(run_dir), **timings(run_dir, n_train, v.metrics.images),
-           "provenance": provenance(loaded.device)}
+           "provenance": provenance(loaded.device), "training_provenance": training_starts(run_dir)}
     write_json(done, row)
     return row
 

@@ -51,6 +51,8 @@ def test_runner_resumes_after_kill_without_retraining_finished_pairs(tmp_path, c
         assert cells[4] == (f"{r['ap50']:.3f}" if r["ap50"] is not None else "-")  # one seed: the value itself
         assert cells[10] == f"{r['params'] / 1e6:.2f}" and cells[-1] == f"{r['best_epoch']}/2"
         assert r["provenance"]["torch"] == torch.__version__ and r["train_s"] > 0 and r["val_images_per_s"] > 0
+        starts = [s["epoch"] for s in r["training_provenance"]]
+        assert starts == ([1] if r["model"] == "yolov10n" else [1, 2])  # fscfnet was killed after epoch 1, resumed
     assert (root / "comparison.png").stat().st_size > 0
 
     assert main(args) == 0  # everything done: nothing retrained, the same table

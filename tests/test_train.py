@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import json
 import os
 import signal
 import subprocess
@@ -184,6 +185,10 @@ def test_resume_after_kill_9_mid_epoch_gives_unique_epoch_rows(tiny, tmp_path):
     assert train.main(["--resume", str(last), "--workers", "0", "--device", "cpu"]) == 0
     epochs = [int(r["epoch"]) for r in read_rows(tmp_path / "k" / "results.csv")]
     assert epochs == [1, 2, 3, 4]
+    starts = json.loads((tmp_path / "k" / "provenance.json").read_text())["starts"]  # one entry per (re)start
+    assert [s["epoch"] for s in starts] == [1, done + 2] and "train.py" in starts[0]["command"]
+    assert "pytest" in starts[1]["command"]  # the resume ran inside this test process
+    assert all(s["torch"] == torch.__version__ and "commit" in s for s in starts)
     assert load_checkpoint(last)["epoch"] == 3
     assert train.main(["--resume", str(last), "--device", "cpu"]) == 2  # already finished
 

@@ -12,6 +12,7 @@ the epoch is the best), then ``last.pt``. ``last.pt`` is the commit point: a kil
 
 from __future__ import annotations
 
+import json
 import pickle
 import zipfile
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 import torch
 
 from ..errors import UserError
-from ..utils.files import atomic_write
+from ..utils.files import atomic_write, write_json
 from .results_csv import read_rows, write_rows
 
 FORMAT = "fscfnet-checkpoint"
@@ -112,7 +113,7 @@ def is_checkpoint(path: Path | str) -> bool:
 
 
 class RunFiles:
-    """A training run's folder: ``results.csv``, ``weights/best.pt``, ``weights/last.pt``."""
+    """A training run's folder: ``results.csv``, ``weights/best.pt``, ``weights/last.pt``, ``provenance.json``."""
 
     def __init__(self, save_dir: Path):
         self.dir = Path(save_dir)
@@ -120,6 +121,15 @@ class RunFiles:
         self.results = self.dir / "results.csv"
         self.best = self.weights / "best.pt"
         self.last = self.weights / "last.pt"
+        self.provenance = self.dir / "provenance.json"
+
+    def record_start(self, epoch: int, info: dict, resumed: bool) -> None:
+        """Add to ``provenance.json`` the code and software that (re)started the run at ``epoch`` (1-based): one
+        entry per start, so a run resumed under other code says so; a new run replaces an old file."""
+        starts = []
+        if resumed and self.provenance.is_file():
+            starts = json.loads(self.provenance.read_text()).get("starts", [])
+        write_json(self.provenance, {"starts": [*starts, {"epoch": epoch, **info}]})
 
     def start_rows(self, resumed_epoch: int | None) -> list[dict]:
         """The rows a run continues from: none for a new run (an old ``results.csv`` in a reused folder is

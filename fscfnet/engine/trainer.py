@@ -35,6 +35,7 @@ from ..utils.ema import ModelEMA
 from ..utils.files import atomic_write_text, increment_path
 from ..detection.loss import V10DetectionLoss
 from ..utils.plots import plot_batch, plot_f1_curve, plot_label_stats, plot_pr_curve
+from ..utils.provenance import provenance
 from .checkpoint import RunFiles, is_checkpoint, load_checkpoint, load_resume_checkpoint, run_finished
 from ..cfg.train import TrainConfig, load_train_config
 from .optim import accumulation, build_optimizer, optimizer_steps
@@ -120,7 +121,8 @@ class Trainer:
                 save_dir = increment_path(save_dir)
         self.files = RunFiles(save_dir)
         self.save_dir, self.wdir = self.files.dir, self.files.weights
-        self.rows = self.files.start_rows(self.start_epoch - 1 if ckpt is not None else None) if self.is_main else []
+        self.resumed = ckpt is not None
+        self.rows = self.files.start_rows(self.start_epoch - 1 if self.resumed else None) if self.is_main else []
         self.model_ddp = self._wrap_ddp(cfg)
         if ckpt is not None:
             self.log(f"resuming {self.save_dir} from epoch {self.start_epoch + 1}/{self.epochs}")
@@ -197,6 +199,7 @@ class Trainer:
     # ---------------------------------------------------------------------------------------------------- run
     def _announce(self) -> None:
         atomic_write_text(self.save_dir / "args.yaml", yaml.safe_dump(self.cfg.as_dict(), sort_keys=False))
+        self.files.record_start(self.start_epoch + 1, provenance(self.device), self.resumed)
         if self.start_epoch == 0:
             plot_label_stats(*label_stats(self.train_set), self.save_dir / "labels.png", f"{self.data.name} train")
         c = self.choice
