@@ -19,6 +19,7 @@ import math
 import sys
 from pathlib import Path
 
+import numpy as np
 import yaml
 from matplotlib.figure import Figure
 
@@ -62,13 +63,17 @@ def first_epoch(curve: list[float], above: float) -> int | None:
     return next((i + 1 for i, v in enumerate(curve) if v > above), None)
 
 
+def differing_keys(a: dict, b: dict) -> list[str]:
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
 def summarize_group(name: str, runs: list[dict], epochs: list[int]) -> dict:
     ref = runs[0]["settings"]
     seeds = [r["seed"] for r in runs]
     if len(set(seeds)) != len(seeds):
         raise UserError(f"--group {name}: a seed appears twice ({', '.join(map(str, seeds))}); give one run per seed")
     for r in runs[1:]:
-        diff = sorted(k for k in ref.keys() | r["settings"].keys() if ref.get(k) != r["settings"].get(k))
+        diff = differing_keys(ref, r["settings"])
         if diff:
             raise UserError(f"--group {name}: {r['run']} differs from {runs[0]['run']} in {', '.join(diff)} "
                             f"(a group's runs may differ only in seed)")
@@ -86,9 +91,9 @@ def summarize_group(name: str, runs: list[dict], epochs: list[int]) -> dict:
 
 def differing_settings(groups: dict) -> dict:
     """Per setting that differs between groups: each group's value."""
-    keys = set().union(*(g["settings"].keys() for g in groups.values()))
-    return {k: {n: g["settings"].get(k) for n, g in groups.items()} for k in sorted(keys)
-            if len({yaml.safe_dump(g["settings"].get(k)) for g in groups.values()}) > 1}
+    first, *rest = (g["settings"] for g in groups.values())
+    keys = sorted({k for other in rest for k in differing_keys(first, other)})
+    return {k: {n: g["settings"].get(k) for n, g in groups.items()} for k in keys}
 
 
 def fmt(m: float, s: float) -> str:
@@ -110,11 +115,11 @@ def plot(groups: dict, path: Path, last: int) -> None:
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     for name, g in groups.items():
-        m, s = g["ap50_mean_by_epoch"][:last], g["ap50_std_by_epoch"][:last]
-        x = range(1, len(m) + 1)
+        m = np.array(g["ap50_mean_by_epoch"][:last])
+        s = np.nan_to_num(np.array(g["ap50_std_by_epoch"][:last]))  # one run: no band
+        x = np.arange(1, len(m) + 1)
         ax.plot(x, m, lw=1.4, label=f"{name} (n={len(g['seeds'])})")
-        ax.fill_between(x, [a - (b if not math.isnan(b) else 0) for a, b in zip(m, s)],
-                        [a + (b if not math.isnan(b) else 0) for a, b in zip(m, s)], alpha=0.2)
+        ax.fill_between(x, m - s, m + s, alpha=0.2)
     ax.set_xlabel("epoch")
     ax.set_ylabel("test AP50 (mean ± std over seeds)")
     ax.grid(alpha=0.3)

@@ -22,9 +22,9 @@ from fscfnet.cfg.data import load_data_config  # noqa: E402
 from fscfnet.data import ensure_dataset  # noqa: E402
 from fscfnet.data.labels import read_index  # noqa: E402
 from fscfnet.engine.results_csv import read_rows  # noqa: E402
-from fscfnet.experiments import timings, training_starts  # noqa: E402
+from fscfnet.experiments import timings  # noqa: E402
 from fscfnet.utils.provenance import provenance  # noqa: E402
-from fscfnet.engine.checkpoint import load_checkpoint  # noqa: E402
+from fscfnet.engine.checkpoint import RunFiles, load_checkpoint  # noqa: E402
 from fscfnet.utils.files import write_json  # noqa: E402
 from fscfnet.utils.plots import save_figure  # noqa: E402
 
@@ -42,7 +42,7 @@ def summarize(run: Path) -> dict:
         "best_epoch": best["epoch"] + 1, "best": best["metrics"], "last_epoch": as_float,
         "ap50_by_epoch": [float(r["ap50"] or 0) for r in rows],
         **(timings(run, n_train, n_test) if rows and rows[0].get("train_s") else {"train_s": None}),
-        "training_provenance": training_starts(run),
+        "training_provenance": RunFiles(run).starts(),
     }
 
 

@@ -88,12 +88,6 @@ def timings(run_dir: Path, train_images: int, val_images: int) -> dict:
             "val_images_per_s": val_images / statistics.median(val) if val else None}
 
 
-def training_starts(run_dir: Path) -> list[dict] | None:
-    """The run's ``provenance.json`` entries, one per (re)start of its training (None for runs before it existed)."""
-    path = RunFiles(run_dir).provenance
-    return json.loads(path.read_text())["starts"] if path.is_file() else None
-
-
 def last_epoch(run_dir: Path) -> dict:
     rows = read_rows(run_dir / "results.csv")
     if not rows:
@@ -102,9 +96,9 @@ def last_epoch(run_dir: Path) -> dict:
         {"epoch": int(rows[-1]["epoch"])}
 
 
-def run_dir_of(root: Path, data: str, model: str, seed: int) -> Path:
-    """``root/<dataset>/<model config stem>/seed<N>``."""
-    return root / load_data_config(data).name / model_config(model).stem / f"seed{seed}"
+def run_label(data: str, model: str, seed: int) -> str:
+    """``<dataset name>/<model config stem>/seed<N>``: a run's folder under the experiment's root."""
+    return f"{load_data_config(data).name}/{model_config(model).stem}/seed{seed}"
 
 
 def run_pair(root: Path, data: str, model: str, seed: int, plan: dict, device: str, workers: int | None,
@@ -112,7 +106,7 @@ def run_pair(root: Path, data: str, model: str, seed: int, plan: dict, device: s
     """Train (or resume, or only validate, or skip) one (dataset, model, seed) run; returns its row (done.json)."""
     cfg_path = model_config(model)
     data_cfg = ensure_dataset(load_data_config(data))
-    run_dir = run_dir_of(root, data, model, seed)
+    run_dir = root / data_cfg.name / cfg_path.stem / f"seed{seed}"
     what = f"{data_cfg.name} / {cfg_path.stem} / seed {seed}"
     done = run_dir / "done.json"
     if done.is_file():
@@ -141,7 +135,7 @@ def run_pair(root: Path, data: str, model: str, seed: int, plan: dict, device: s
            "params": count_params(fused), "gflops": count_gflops(fused, plan["imgsz"], fused.ch, train=False),
            "epochs": plan["epochs"], "best_epoch": int(load_checkpoint(best)["epoch"]) + 1, "imgsz": plan["imgsz"],
            "device": str(loaded.device), "run": str(run_dir), **timings(run_dir, n_train, v.metrics.images),
-           "provenance": provenance(loaded.device), "training_provenance": training_starts(run_dir)}
+           "provenance": provenance(loaded.device), "training_provenance": RunFiles(run_dir).starts()}
     write_json(done, row)
     return row
 
@@ -167,18 +161,18 @@ def run_experiments(models: list[str], datasets: list[str], epochs: int, imgsz: 
     check_plan(root, plan, record=not report)
     keys = [(d, m, s) for d in datasets for s in seeds for m in models]
     if report:
-        done = {k: run_dir_of(root, *k) / "done.json" for k in keys}
+        done = {label: root / label / "done.json" for label in (run_label(*k) for k in keys)}
         rows = [json.loads(p.read_text()) for p in done.values() if p.is_file()]
-        missing = [f"{load_data_config(d).name}/{model_config(m).stem}/seed{s}" for (d, m, s), p in done.items()
-                   if not p.is_file()]
+        missing = [label for label, p in done.items() if not p.is_file()]
         if not rows:
             raise UserError(f"--report: no run of {root} has finished yet (no done.json)")
     else:
         rows, missing = [run_pair(root, *k, plan, device, workers, log) for k in keys], []
+    summary = summarize(rows, baseline)
     write_json(root / "results.json", {"plan": plan, "baseline": baseline, "provenance": provenance(),
-                                       "missing": missing, "summary": summarize(rows, baseline), "runs": rows})
+                                       "missing": missing, "summary": summary, "runs": rows})
     atomic_write_text(root / "results.md", format_results(rows, plan, baseline, missing))
-    plot_comparison(summarize(rows, baseline), root / "comparison.png")
+    plot_comparison(summary, root / "comparison.png")
     log(f"results in {root / 'results.md'}")
     return rows
 

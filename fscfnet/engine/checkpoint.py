@@ -123,13 +123,15 @@ class RunFiles:
         self.last = self.weights / "last.pt"
         self.provenance = self.dir / "provenance.json"
 
+    def starts(self) -> list[dict] | None:
+        """``provenance.json``'s entries, one per (re)start of the training (None for runs from before it existed)."""
+        return json.loads(self.provenance.read_text())["starts"] if self.provenance.is_file() else None
+
     def record_start(self, epoch: int, info: dict, resumed: bool) -> None:
         """Add to ``provenance.json`` the code and software that (re)started the run at ``epoch`` (1-based): one
         entry per start, so a run resumed under other code says so; a new run replaces an old file."""
-        starts = []
-        if resumed and self.provenance.is_file():
-            starts = json.loads(self.provenance.read_text()).get("starts", [])
-        write_json(self.provenance, {"starts": [*starts, {"epoch": epoch, **info}]})
+        earlier = (self.starts() or []) if resumed else []
+        write_json(self.provenance, {"starts": [*earlier, {"epoch": epoch, **info}]})
 
     def start_rows(self, resumed_epoch: int | None) -> list[dict]:
         """The rows a run continues from: none for a new run (an old ``results.csv`` in a reused folder is

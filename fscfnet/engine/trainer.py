@@ -124,7 +124,7 @@ class Trainer:
         self.resumed = ckpt is not None
         self.rows = self.files.start_rows(self.start_epoch - 1 if self.resumed else None) if self.is_main else []
         self.model_ddp = self._wrap_ddp(cfg)
-        if ckpt is not None:
+        if self.resumed:
             self.log(f"resuming {self.save_dir} from epoch {self.start_epoch + 1}/{self.epochs}")
 
     # ---------------------------------------------------------------------------------------------------- set-up
