@@ -200,8 +200,11 @@ def test_interrupted_after_epoch_1_and_resumed_equals_uninterrupted(tiny, tmp_pa
     # 8 batches per epoch, a step every 3: the gradients of 2 batches are pending at each epoch's end
     args = _args(tiny, tmp_path, "--epochs", "3", "--batch", "2", "--set", "warmup_epochs=0", "nbs=6")
     assert train.main([*args, "--name", "ref"]) == 0
+    # a shell starts background jobs with SIGINT ignored, and Python then keeps it ignored (as `nohup ... &`
+    # users expect); give the child the default disposition so the test does not depend on how pytest was started
     proc = subprocess.Popen([sys.executable, "train.py", *args, "--name", "cut"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     last = tmp_path / "cut" / "weights" / "last.pt"
     try:
         assert wait_for(last.is_file)  # epoch 1 committed
