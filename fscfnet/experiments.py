@@ -96,9 +96,9 @@ def last_epoch(run_dir: Path) -> dict:
         {"epoch": int(rows[-1]["epoch"])}
 
 
-def run_label(data: str, model: str, seed: int) -> str:
+def run_label(data_name: str, model_stem: str, seed: int) -> str:
     """``<dataset name>/<model config stem>/seed<N>``: a run's folder under the experiment's root."""
-    return f"{load_data_config(data).name}/{model_config(model).stem}/seed{seed}"
+    return f"{data_name}/{model_stem}/seed{seed}"
 
 
 def run_pair(root: Path, data: str, model: str, seed: int, plan: dict, device: str, workers: int | None,
@@ -106,7 +106,7 @@ def run_pair(root: Path, data: str, model: str, seed: int, plan: dict, device: s
     """Train (or resume, or only validate, or skip) one (dataset, model, seed) run; returns its row (done.json)."""
     cfg_path = model_config(model)
     data_cfg = ensure_dataset(load_data_config(data))
-    run_dir = root / data_cfg.name / cfg_path.stem / f"seed{seed}"
+    run_dir = root / run_label(data_cfg.name, cfg_path.stem, seed)
     what = f"{data_cfg.name} / {cfg_path.stem} / seed {seed}"
     done = run_dir / "done.json"
     if done.is_file():
@@ -161,7 +161,8 @@ def run_experiments(models: list[str], datasets: list[str], epochs: int, imgsz: 
     check_plan(root, plan, record=not report)
     keys = [(d, m, s) for d in datasets for s in seeds for m in models]
     if report:
-        done = {label: root / label / "done.json" for label in (run_label(*k) for k in keys)}
+        labels = [run_label(load_data_config(d).name, model_config(m).stem, s) for d, m, s in keys]
+        done = {label: root / label / "done.json" for label in labels}
         rows = [json.loads(p.read_text()) for p in done.values() if p.is_file()]
         missing = [label for label, p in done.items() if not p.is_file()]
         if not rows:
