@@ -12,16 +12,17 @@ DEVICE=${DEVICE:-cpu}
 WORKERS=${WORKERS:-2}
 PROJECT=${PROJECT:-runs/warmup_length}
 KEEP=benchmarks/results/experiments/warmup_nuaa_320_20ep_warmup12
+epochs_done() { [ -f "$1/results.csv" ] && echo $(($(wc -l < "$1/results.csv") - 1)) || echo 0; }
 runs=()
 for s in 0 1 2; do
     run="$PROJECT/seed$s"
-    if [ ! -f "$run/results.csv" ] || [ "$(($(wc -l < "$run/results.csv") - 1))" -lt "$STOP" ]; then
+    if [ "$(epochs_done "$run")" -lt "$STOP" ]; then
         rm -rf "$run"
         python train.py --model cfg/models/yolov10n.yaml --data NUAA-SIRST --imgsz 320 --epochs 20 --batch 16 \
             --seed "$s" --workers "$WORKERS" --device "$DEVICE" --project "$PROJECT" --name "seed$s" \
             --set warmup_epochs=12 > "$PROJECT.seed$s.log" 2>&1 &
         pid=$!
-        until [ -f "$run/results.csv" ] && [ "$(($(wc -l < "$run/results.csv") - 1))" -ge "$STOP" ]; do
+        until [ "$(epochs_done "$run")" -ge "$STOP" ]; do
             kill -0 "$pid" 2>/dev/null || { echo "seed $s: train.py ended early, see $PROJECT.seed$s.log" >&2; exit 1; }
             sleep 5
         done
