@@ -289,6 +289,28 @@ def test_patience_stops_when_fitness_does_not_improve(tiny, tmp_path):
     assert train.main(["--resume", str(tmp_path / "p" / "weights" / "last.pt"), "--device", "cpu"]) == 2
 
 
+def test_val_period_validates_every_nth_and_the_last_epoch_and_best_pt_is_a_validated_one(tiny, tmp_path,
+                                                                                            monkeypatch):
+    """val_period=2 over 5 epochs: validation after epochs 2, 4 and 5 only; the other rows carry no metrics;
+    best.pt (AP stays 0 here, so the first validated epoch) is epoch 2, never an unvalidated epoch 1."""
+    calls = []
+    original = trainer_module.validate
+
+    def counting(model, loader, **kw):
+        calls.append(len(calls))
+        return original(model, loader, **kw)
+
+    monkeypatch.setattr(trainer_module, "validate", counting)
+    assert train.main(_args(tiny, tmp_path, "--epochs", "5", "--name", "vp", "--set", "val_period=2")) == 0
+    rows = read_rows(tmp_path / "vp" / "results.csv")
+    assert len(calls) == 3
+    assert [r["epoch"] for r in rows if r["ap50"] != ""] == ["2", "4", "5"]
+    assert [r["epoch"] for r in rows if r["val_s"] != ""] == ["2", "4", "5"]
+    assert all(r["train_s"] != "" for r in rows)
+    assert load_checkpoint(tmp_path / "vp" / "weights" / "best.pt")["epoch"] == 1
+    assert load_checkpoint(tmp_path / "vp" / "weights" / "last.pt")["epoch"] == 4
+
+
 # ---------------------------------------------------------------------------------------------------- 6. close_mosaic
 def test_mosaic_on_respects_mosaic_until(tiny):
     """mosaic_on(e): augmenting with mosaic > 0 and e < mosaic_until (None: always)."""

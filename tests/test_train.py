@@ -275,6 +275,23 @@ def test_cpu_checkpoint_resumes_where_fp16_scaling_is_on(tiny, tmp_path, monkeyp
     assert trainer.amp.scaler.is_enabled() and trainer.start_epoch == 1
 
 
+def test_fp16_run_resumes_on_a_cpu_with_amp_auto_and_says_so_once(tiny, tmp_path, capsys):
+    """A run stored with amp fp16 (a GPU run) resumes on a CPU: amp falls back to auto (full precision), one
+    line says so, and the checkpoint written after the resume records the setting used."""
+    assert train.main(_args(tiny, tmp_path, "--epochs", "1", "--name", "h")) == 0
+    last = tmp_path / "h" / "weights" / "last.pt"
+    ckpt = load_checkpoint(last)
+    ckpt["train_args"].update(amp="fp16", epochs=2)
+    ckpt["finished"] = False
+    torch.save(ckpt, last)
+    capsys.readouterr()
+    assert train.main(["--resume", str(last), "--workers", "0", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("amp fp16, which needs CUDA") == 1, out[-800:]
+    resumed = load_checkpoint(last)
+    assert resumed["epoch"] == 1 and resumed["train_args"]["amp"] == "auto"
+
+
 def test_checkpoint_tensors_are_copied_to_the_cpu_at_every_depth():
     from fscfnet.engine.checkpoint import to_cpu
 

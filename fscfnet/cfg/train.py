@@ -45,6 +45,7 @@ class TrainConfig:
     nonfinite_patience: int = 3  # stop after this many optimizer steps in a row skipped for a non-finite loss
     close_mosaic: int = 10
     patience: int = 100
+    val_period: int = 1  # validate every N epochs and at the last; best.pt is the best of the validated epochs
     fitness: dict = field(default_factory=lambda: {"ap50": 0.1, "ap50_95": 0.9})
     seed: int = 0
     deterministic: bool | None = None  # None: True on CPU; False on CUDA (cuDNN autotuning on)
@@ -64,7 +65,7 @@ class TrainConfig:
         for name, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("amp", AMP_MODES)):
             if getattr(self, name) not in choices:
                 raise UserError(f"{name} {getattr(self, name)!r} is not one of {', '.join(choices)}")
-        for name in ("batch", "nbs", "patience", "nonfinite_patience"):
+        for name in ("batch", "nbs", "patience", "nonfinite_patience", "val_period"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("workers", "close_mosaic", "plot_every"):
@@ -94,6 +95,14 @@ class TrainConfig:
         if mode == "fp16" and device.type != "cuda":
             raise UserError(f"amp fp16 needs a CUDA device (training on {device}); use --amp bf16 or --amp off")
         return {"fp16": torch.float16, "bf16": torch.bfloat16, "off": None}[mode]
+
+    def resumable_on(self, device: torch.device) -> tuple["TrainConfig", str | None]:
+        """These stored settings for resuming on ``device``, and a message when one had to change: an AMP mode
+        the device cannot run (fp16 off CUDA) falls back to ``auto``."""
+        if self.amp == "fp16" and device.type != "cuda":
+            return dataclasses.replace(self, amp="auto"), (f"the run trained with amp fp16, which needs CUDA: resuming on "
+                                                            f"{device} with amp auto (full precision)")
+        return self, None
 
     def resolve_deterministic(self, device: torch.device) -> bool:
         return self.deterministic if self.deterministic is not None else device.type != "cuda"

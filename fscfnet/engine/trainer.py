@@ -77,6 +77,10 @@ class Trainer:
             cfg = load_train_config({**ckpt["train_args"], "device": cfg.device, "workers": cfg.workers},
                                     f"{resume} train_args")
         self.device = training_device(cfg.device, self.world, int(os.environ.get("LOCAL_RANK", 0)))
+        if ckpt is not None:
+            cfg, note = cfg.resumable_on(self.device)
+            if note:
+                self.log(note)
         self._init_distributed(cfg)
         self._seed(cfg)
         self.data = self._load_data(cfg.data)
@@ -260,33 +264,41 @@ class Trainer:
         return self.best_metrics
 
     def _end_epoch(self, epoch: int, result: EpochResult) -> bool:
-        """Rank 0: validate the EMA weights, commit results.csv / best.pt / last.pt; returns whether to stop."""
+        """Rank 0: validate the EMA weights (every ``val_period`` epochs and at the last), commit results.csv /
+        best.pt / last.pt; returns whether to stop. Patience counts epochs but is judged at validated ones."""
         if not self.is_main:
             return False
         model = self.ema.ema if self.ema else self.model
-        t0 = time.perf_counter()
-        v = validate(model, self.val_loader, device=self.device)
-        val_s = time.perf_counter() - t0
-        metrics = v.metrics_dict()
-        fit = fitness(metrics, self.cfg.fitness)
-        best = self.best_fitness is None or fit > self.best_fitness
-        if best:
-            self.best_fitness, self.best_epoch, self.best_curves = fit, epoch, v.metrics.curves
-            self.best_metrics = {**metrics, "epoch": epoch + 1}
-        stop = epoch - self.best_epoch >= self.cfg.patience
+        validated = (epoch + 1) % self.cfg.val_period == 0 or epoch + 1 >= self.epochs
+        metrics, val_s, best, stop = {}, None, False, False
+        if validated:
+            t0 = time.perf_counter()
+            v = validate(model, self.val_loader, device=self.device)
+            val_s = time.perf_counter() - t0
+            metrics = v.metrics_dict()
+            fit = fitness(metrics, self.cfg.fitness)
+            best = self.best_fitness is None or fit > self.best_fitness
+            if best:
+                self.best_fitness, self.best_epoch, self.best_curves = fit, epoch, v.metrics.curves
+                self.best_metrics = {**metrics, "epoch": epoch + 1}
+            stop = epoch - self.best_epoch >= self.cfg.patience
         finished = stop or epoch + 1 >= self.epochs
-        self.rows.append({"epoch": epoch + 1, **result.losses, "lr": result.lr, **{k: metrics[k] for k in METRIC_COLUMNS},
-                          "train_s": result.seconds, "val_s": val_s})
+        self.rows.append({"epoch": epoch + 1, **result.losses, "lr": result.lr,
+                          **{k: metrics.get(k) for k in METRIC_COLUMNS}, "train_s": result.seconds, "val_s": val_s})
         common = dict(model=self.model, names=self.data.names, state_dict=model.state_dict(),
                       train_args=self.cfg.as_dict(), epoch=epoch, best_fitness=self.best_fitness, metrics=metrics)
         self.files.commit_epoch(self.rows, common if best else None, {**common, **self._resume_state(finished)})
         self.committed_epoch = epoch
         if self.cfg.plot_every and (epoch + 1) % self.cfg.plot_every == 0:
             self._plots()
-        self.log(f"epoch {epoch + 1}/{self.epochs}: loss {sum(result.losses.values()):.3f}, "
-                 f"{result.images / result.seconds:.1f} img/s, AP50 {metrics['ap50'] or 0:.3f} AP50:95 "
-                 f"{metrics['ap50_95'] or 0:.3f} P {metrics['precision'] or 0:.3f} R {metrics['recall'] or 0:.3f}"
-                 f"{' (best)' if best else ''}{f'; no better fitness for {self.cfg.patience} epochs: stopping' if stop else ''}")
+        speed = f"epoch {epoch + 1}/{self.epochs}: loss {sum(result.losses.values()):.3f}, " \
+                f"{result.images / result.seconds:.1f} img/s"
+        if not validated:
+            self.log(f"{speed} (validation every {self.cfg.val_period} epochs)")
+            return False
+        self.log(f"{speed}, AP50 {metrics['ap50'] or 0:.3f} AP50:95 {metrics['ap50_95'] or 0:.3f} P "
+                 f"{metrics['precision'] or 0:.3f} R {metrics['recall'] or 0:.3f}{' (best)' if best else ''}"
+                 f"{f'; no better fitness for {self.cfg.patience} epochs: stopping' if stop else ''}")
         return stop
 
     def _resume_state(self, finished: bool) -> dict:
