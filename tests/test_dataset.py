@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
 
+from conftest import reference
 from fscfnet.cfg.augment import AugmentConfig
 from fscfnet.cfg.data import DataConfig, load_data_config
 from fscfnet.data.dataset import IRSTDDataset, build_dataloader, label_stats
@@ -112,6 +112,7 @@ def test_empty_index_and_missing_image(tmp_path):
 
 def _target_footprints(img: np.ndarray, background: int) -> list[tuple[int, int, int, int, bool]]:
     """Half-maximum pixel extent (x1, y1, x2, y2 exclusive) of each bright blob, and whether it touches the border."""
+    ndimage = reference("scipy.ndimage")
     comps, _ = ndimage.label(img > background + 8, structure=np.ones((3, 3)))
     out = []
     for k, (sy, sx) in enumerate(ndimage.find_objects(comps), 1):

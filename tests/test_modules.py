@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import reference
 from fscfnet.nn.aca import ACA, ConvACA
 from fscfnet.nn.blocks import Conv, GroupSumConv2d
 from fscfnet.nn.fsconv import FSConv, HaarDWT
 from fscfnet.nn.mrcb import MRCB, RFBlock
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # pytorch_wavelets imports the deprecated pkg_resources
-    from pytorch_wavelets import DWTForward
+
+def DWTForward(**kwargs) -> torch.nn.Module:  # noqa: N802 (the reference's own name)
+    return reference("pytorch_wavelets").DWTForward(**kwargs)
 
 
 def _randomize_bn(module: torch.nn.Module) -> None:

@@ -10,9 +10,8 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from scipy import ndimage
 
-from conftest import ROOT, shared_dataset
+from conftest import ROOT, reference, shared_dataset
 from fscfnet.data.labels import read_index, read_yolo_labels
 from fscfnet.data.prepare import find_source, main as prepare_main, prepare
 from fscfnet.errors import DatasetError, UserError
@@ -21,6 +20,7 @@ from fscfnet.errors import DatasetError, UserError
 def _reference_boxes(mask_path, image_shape) -> list[tuple[float, ...]]:
     """Normalised (cx, cy, w, h) of scipy's 8-connected components of mask > 127, scaled to the image if the
     mask was drawn at another resolution of the same frame."""
+    ndimage = reference("scipy.ndimage")
     mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
     lab, _ = ndimage.label(mask > 127, structure=np.ones((3, 3)))
     sy, sx = image_shape[0] / mask.shape[0], image_shape[1] / mask.shape[1]
