@@ -69,6 +69,34 @@ def test_two_pixel_target_gets_positives_with_nonzero_scores_on_both_heads(cfg_p
         assert v.scores.max() < 1e-3, name
 
 
+def test_dense_loss_and_assignment_equal_the_sparse_ones_in_value_and_gradient():
+    """The sync-free dense form (CUDA's) against the nonzero-gathered sparse form (the CPU's), forced on the CPU:
+    a batch with several targets, an image with none (padded rows, whose empty boxes give CIoU NaN) and a target
+    at the border; the same positives, the same loss terms and the same gradients."""
+    torch.manual_seed(0)
+    model = build_model(YOLO, nc=2)
+    x = torch.rand(3, 3, 128, 128)
+    targets = torch.tensor([[0, 0, 0.30, 0.40, 0.03, 0.04], [0, 1, 0.70, 0.20, 0.20, 0.10],
+                            [0, 0, 0.71, 0.22, 0.05, 0.05], [2, 1, 0.02, 0.97, 0.03, 0.03]])  # image 1: none
+    results = {}
+    for dense in (False, True):
+        model.zero_grad()
+        out = model(x)
+        loss_fn = V10DetectionLoss(model, dense=dense)
+        loss, parts = loss_fn(out, targets, (128, 128))
+        loss.backward()
+        grads = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+        results[dense] = (parts, grads, loss_fn.assign(out, targets, (128, 128)))
+    (ps, gs, a_s), (pd, gd, a_d) = results[False], results[True]
+    assert torch.isfinite(pd).all() and torch.isfinite(gd).all()
+    assert (ps > 0).all()  # every term is exercised
+    torch.testing.assert_close(pd, ps, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(gd, gs, rtol=1e-4, atol=1e-6)
+    for name in ("one2many", "one2one"):
+        assert torch.equal(a_d[name].fg, a_s[name].fg) and a_s[name].fg.sum() > 0
+        torch.testing.assert_close(a_d[name].scores, a_s[name].scores, rtol=1e-5, atol=1e-7)
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     return tiny_demo_yaml(tmp_path_factory.mktemp("tiny"), n_train=16, n_test=8)

@@ -6,6 +6,10 @@ metric is ``score^alpha * quality^beta`` with quality = r * CIoU + (1 - r) * NWD
 an untrained prediction does not overlap a tiny target, where IoU is 0); the top-k candidates become positives
 and their class targets are the alignment normalised so that each target's best anchor gets its best quality
 (computed without an epsilon that would swamp the tiny metrics of the first steps).
+
+Host synchronisation: finding the candidates with ``nonzero`` makes the host wait for the device. On CUDA the
+metrics are instead computed for every (image, target, anchor) triple and masked (``dense``), unless that exceeds
+:data:`DENSE_LIMIT` triples; on the CPU ``nonzero`` costs no wait and the sparse form does less arithmetic.
 """
 
 from __future__ import annotations
@@ -16,6 +20,14 @@ import torch
 import torch.nn.functional as F
 
 from .boxes import box_quality
+
+DENSE_LIMIT = 1 << 25  # (image, target, anchor) triples computed densely at most (~0.5 GB of float32 per term)
+
+
+def use_dense(device: torch.device, elements: int, dense: bool | None = None) -> bool:
+    """Whether to compute over every element and mask (no host sync) rather than gather the selected ones with
+    ``nonzero`` (a host sync on CUDA): ``dense`` when given, else on CUDA within :data:`DENSE_LIMIT`."""
+    return dense if dense is not None else device.type == "cuda" and elements <= DENSE_LIMIT
 
 
 @dataclass
@@ -28,9 +40,10 @@ class Assignment:
 
 class TaskAlignedAssigner:
     def __init__(self, nc: int, topk: int = 10, alpha: float = 0.5, beta: float = 6.0, nwd_ratio: float = 0.5,
-                 nwd_c: float = 12.8, min_candidate_px: float = 16.0):
+                 nwd_c: float = 12.8, min_candidate_px: float = 16.0, dense: bool | None = None):
         self.nc, self.topk, self.alpha, self.beta = nc, topk, alpha, beta
         self.r, self.c, self.min_px = nwd_ratio, nwd_c, min_candidate_px
+        self.dense = dense  # None: by device (see the module docstring)
 
     @torch.no_grad()
     def __call__(self, pd_scores: torch.Tensor, pd_boxes: torch.Tensor, anchors: torch.Tensor,
@@ -49,12 +62,7 @@ class TaskAlignedAssigner:
         inside = torch.cat((anchors[None, None] - region[..., None, :2], region[..., None, 2:] - anchors[None, None]),
                            -1).amin(-1) > 1e-9  # (B, M, A)
         cand = inside & gt_mask[..., None]
-
-        bi, mi, ai = cand.nonzero(as_tuple=True)
-        overlaps = torch.zeros(b, m, a, device=dev, dtype=pd_boxes.dtype)
-        overlaps[bi, mi, ai] = box_quality(pd_boxes[bi, ai], gt_boxes[bi, mi], self.r, self.c, clamp=True).to(overlaps.dtype)
-        scores = torch.zeros_like(overlaps)
-        scores[bi, mi, ai] = pd_scores[bi, ai, gt_labels[bi, mi]].to(overlaps.dtype)
+        overlaps, scores = self._candidate_metrics(pd_scores, pd_boxes, gt_labels, gt_boxes, cand)
         align = scores.pow(self.alpha) * overlaps.pow(self.beta)
 
         k = min(self.topk, a)
@@ -77,3 +85,20 @@ class TaskAlignedAssigner:
         norm = (norm * pos_overlap).amax(1)  # (B, A)
         target = F.one_hot(labels, self.nc).to(pd_scores.dtype) * (norm * fg)[..., None]
         return Assignment(labels, boxes, target, fg)
+
+    def _candidate_metrics(self, pd_scores: torch.Tensor, pd_boxes: torch.Tensor, gt_labels: torch.Tensor,
+                           gt_boxes: torch.Tensor, cand: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Box quality and predicted class score of each candidate (image, target, anchor), 0 elsewhere: two
+        (B, M, A) tensors in ``pd_boxes``' dtype. The same values dense or sparse."""
+        b, m, a = cand.shape
+        if use_dense(cand.device, b * m * a, self.dense):
+            quality = box_quality(pd_boxes[:, None].expand(b, m, a, 4), gt_boxes[:, :, None].expand(b, m, a, 4),
+                                  self.r, self.c, clamp=True)  # NaN for padded targets: masked out below
+            score = pd_scores.transpose(1, 2).gather(1, gt_labels[..., None].expand(b, m, a))
+            return (torch.where(cand, quality, 0.0).to(pd_boxes.dtype), torch.where(cand, score, 0.0).to(pd_boxes.dtype))
+        bi, mi, ai = cand.nonzero(as_tuple=True)
+        overlaps = torch.zeros(b, m, a, device=cand.device, dtype=pd_boxes.dtype)
+        overlaps[bi, mi, ai] = box_quality(pd_boxes[bi, ai], gt_boxes[bi, mi], self.r, self.c, clamp=True).to(overlaps.dtype)
+        scores = torch.zeros_like(overlaps)
+        scores[bi, mi, ai] = pd_scores[bi, ai, gt_labels[bi, mi]].to(overlaps.dtype)
+        return overlaps, scores

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from ..cfg.loss import LossConfig
 from ..nn.head import V10Detect
-from .assigner import Assignment, TaskAlignedAssigner
+from .assigner import Assignment, TaskAlignedAssigner, use_dense
 from .boxes import box_quality, xywh2xyxy
 
 COMPONENTS = ("box_o2m", "cls_o2m", "dfl_o2m", "box_o2o", "cls_o2o", "dfl_o2o")
@@ -50,10 +50,10 @@ class BranchLoss:
     head itself (:meth:`V10Detect.split`, ``anchor_points``, ``boxes``): one decode path for training and
     inference."""
 
-    def __init__(self, head: V10Detect, cfg: LossConfig, topk: int):
-        self.head, self.nc, self.reg_max, self.cfg = head, head.nc, head.reg_max, cfg
+    def __init__(self, head: V10Detect, cfg: LossConfig, topk: int, dense: bool | None = None):
+        self.head, self.nc, self.reg_max, self.cfg, self.dense = head, head.nc, head.reg_max, cfg, dense
         self.assigner = TaskAlignedAssigner(head.nc, topk, cfg.alpha, cfg.beta, cfg.nwd_ratio, cfg.nwd_c,
-                                            cfg.min_candidate_px)
+                                            cfg.min_candidate_px, dense)
 
     def decode(self, feats: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
         """Per-level maps -> DFL logits (B, A, 4R), class logits (B, A, nc), anchors (A, 2) and strides (A, 1),
@@ -79,17 +79,28 @@ class BranchLoss:
         a = self._assign(scores, anchors, strides, pred, labels, gt_boxes, gt_mask)
         norm = a.scores.sum().clamp(min=1.0)
         cls = F.binary_cross_entropy_with_logits(scores.float(), a.scores, reduction="sum") / norm
-        # the positives found once (one host sync; no `if a.fg.any()`: with none, the sums below are 0)
-        bi, ai = a.fg.nonzero(as_tuple=True)
-        weight = a.scores.sum(-1)[bi, ai]
-        s = strides[ai]
-        pb, tb = pred[bi, ai] * s, a.boxes[bi, ai]  # pixels
-        box = ((1.0 - box_quality(pb, tb, self.cfg.nwd_ratio, self.cfg.nwd_c)) * weight).sum() / norm
-        anc = anchors[ai]
-        tgt = torch.cat((anc - tb[:, :2] / s, tb[:, 2:] / s - anc), -1).clamp(0, self.reg_max - 1 - 0.01)
-        per_side = dfl_loss(distri[bi, ai].float().reshape(-1, self.reg_max), tgt.reshape(-1)).view(-1, 4).mean(-1)
-        dfl = (per_side * weight).sum() / norm
-        return box * self.cfg.box, cls * self.cfg.cls, dfl * self.cfg.dfl
+        box, dfl = self._box_terms(distri, anchors, strides, pred, a)
+        return box / norm * self.cfg.box, cls * self.cfg.cls, dfl / norm * self.cfg.dfl
+
+    def _box_terms(self, distri: torch.Tensor, anchors: torch.Tensor, strides: torch.Tensor, pred: torch.Tensor,
+                   a: Assignment) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sums over the positive anchors of (1 - box quality) and of the DFL, each weighted by the anchor's
+        class target. Sparse: the positives gathered with ``nonzero`` (a host sync on CUDA; with none, the sums
+        are 0). Dense (CUDA): every anchor, the negatives given their own prediction as target (a finite term,
+        weight 0), so no NaN from an empty target reaches the gradients."""
+        weight = a.scores.sum(-1)  # (B, A), 0 off the positives
+        if use_dense(weight.device, weight.numel(), self.dense):
+            pb = pred * strides  # pixels, (B, A, 4)
+            tb = torch.where(a.fg[..., None], a.boxes, pb.detach())
+            s, anc, dist = strides, anchors, distri
+        else:
+            bi, ai = a.fg.nonzero(as_tuple=True)
+            weight, s, anc, dist = weight[bi, ai], strides[ai], anchors[ai], distri[bi, ai]
+            pb, tb = pred[bi, ai] * s, a.boxes[bi, ai]  # pixels
+        box = ((1.0 - box_quality(pb, tb, self.cfg.nwd_ratio, self.cfg.nwd_c)) * weight).sum()
+        tgt = torch.cat((anc - tb[..., :2] / s, tb[..., 2:] / s - anc), -1).clamp(0, self.reg_max - 1 - 0.01)
+        per_side = dfl_loss(dist.float().reshape(-1, self.reg_max), tgt.reshape(-1)).view(*tgt.shape[:-1], 4).mean(-1)
+        return box, (per_side * weight).sum()
 
 
 class V10DetectionLoss:
@@ -98,11 +109,11 @@ class V10DetectionLoss:
     ``__call__(outputs, targets, size)`` -> (loss to backpropagate, six detached components).
     """
 
-    def __init__(self, model: torch.nn.Module, cfg: LossConfig = LossConfig()):
+    def __init__(self, model: torch.nn.Module, cfg: LossConfig = LossConfig(), dense: bool | None = None):
         head = model.head
         self.cfg = cfg
-        self.one2many = BranchLoss(head, cfg, cfg.topk_one2many)
-        self.one2one = BranchLoss(head, cfg, cfg.topk_one2one)
+        self.one2many = BranchLoss(head, cfg, cfg.topk_one2many, dense)
+        self.one2one = BranchLoss(head, cfg, cfg.topk_one2one, dense)
 
     def assign(self, outputs: dict[str, list[torch.Tensor]], targets: torch.Tensor, size: tuple[int, int]
                ) -> dict[str, Assignment]:

@@ -3,8 +3,9 @@ iteration, forward under autocast, the loss, backward, and an optimizer step eve
 gradient clipping, non-finite handling and the EMA update.
 
 Host synchronisations: one per optimizer step (whether its gradients and losses were finite, decided alike on
-every process) and one per ``log_every`` batches (the running losses for the progress bar); loss sums stay on
-the device in between.
+every process: the host must know it to skip the step and count a streak) and one per ``log_every`` batches (the
+running losses for the progress bar); loss sums stay on the device in between, and on CUDA the loss and its
+assignment gather nothing with ``nonzero`` (see :mod:`fscfnet.detection.assigner`).
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ def train_one_epoch(model: nn.Module, loss_fn: Callable, loader: DataLoader, opt
             amp.scaler.scale(loss * world).backward()
         finite = torch.isfinite(loss.detach())
         loss_ok &= finite
-        sums += torch.where(finite, torch.cat((parts * len(images), parts.new_tensor([len(images)]))), 0.0)
+        # new_full fills on the device; new_tensor([n]) would copy from the host and wait for the device
+        sums += torch.where(finite, torch.cat((parts * len(images), parts.new_full((1,), len(images)))), 0.0)
         if due:
             grads_ok, losses_ok = _optimizer_step(model, optimizer, amp, ema, clip_grad, loss_ok, world)
             state.last_step = it
