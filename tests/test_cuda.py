@@ -86,3 +86,24 @@ def test_val_and_detect_on_cuda_agree_with_cpu(demo, tmp_path, fmt):
     assert detect.main(["--weights", str(weights), "--source", str(images), "--device", "cuda", "--project",
                         str(tmp_path), "--name", f"det_{fmt}"]) == 0
     assert len(list((tmp_path / f"det_{fmt}").glob("*.png"))) == len(list(images.glob("*.png"))) == 24
+
+
+def test_the_loss_and_its_backward_make_no_host_synchronisation():
+    """On CUDA the assigner and the box terms compute densely: no nonzero, no .item(), no blocking copy between
+    the model's outputs and the gradients (torch's sync debug mode raises on any)."""
+    from fscfnet import build_model
+    from fscfnet.detection.loss import V10DetectionLoss
+
+    torch.manual_seed(0)
+    model = build_model(FSCFNET, nc=1).cuda()
+    out = model(torch.rand(4, 3, 128, 128, device="cuda"))
+    targets = torch.tensor([[0, 0, 0.3, 0.4, 0.03, 0.04], [0, 0, 0.7, 0.2, 0.2, 0.1], [3, 0, 0.5, 0.5, 0.02, 0.02]])
+    loss_fn = V10DetectionLoss(model)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        loss, parts = loss_fn(out, targets, (128, 128))
+        loss.backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert torch.isfinite(parts).all() and (parts > 0).all()
