@@ -1,8 +1,8 @@
 """FSCFNet: frequency-spatial fusion network for infrared small-target detection (IEEE TGRS 2025)."""
 
+from ._version import __version__
 from .nn import DetectionModel, build_model
 
-__version__ = "0.1.0"
 __all__ = ["DetectionModel", "FSCFNet", "build_model", "__version__"]
 
 

@@ -1,5 +1,6 @@
 """The package's import graph runs one way: generic helpers -> configs -> network and data -> detection core and
-metrics -> engine -> API and commands. ``python tests/test_layers.py`` prints the graph by subpackage."""
+metrics -> engine -> API and commands -> the package root's re-exports, and no module imports itself back
+through others. ``python tests/test_layers.py`` prints the graph by subpackage and checks both."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ MODULE_PATH = re.compile(r"fscfnet(\.[A-Za-z_]\w*)+")
 
 # lower number = lower layer; a module may import its own layer's modules only within its own subpackage
 LAYERS = {
-    "errors": 0,
+    "_version": 0, "errors": 0,
     "utils": 1,
     "cfg": 2,
     "nn": 3, "data": 3,
@@ -23,6 +24,7 @@ LAYERS = {
     "api": 7, "bench": 7, "experiments": 7,
     "commands": 8,
     "__main__": 9,
+    "fscfnet": 10,  # the root __init__: re-exports for users, imported by no module of the package
 }
 
 
@@ -51,15 +53,10 @@ def imports(path: Path) -> set[str]:
     return {existing(t) for t in found if t == "fscfnet" or t.startswith("fscfnet.")}
 
 
-ROOT_NAMES = {"__version__": "fscfnet", "build_model": "fscfnet.nn", "DetectionModel": "fscfnet.nn",
-              "FSCFNet": "fscfnet.api"}  # what `from fscfnet import X` really imports
-
-
 def existing(target: str) -> str:
-    """The module a dotted import resolves to: ``fscfnet.__version__`` (a name in the root) -> ``fscfnet``."""
+    """The module a dotted import resolves to: ``fscfnet.nn.build_model`` (a name) -> ``fscfnet.nn``; a name in
+    the root (``fscfnet.build_model``) -> ``fscfnet``, the root, which is what such an import runs."""
     parts = target.split(".")
-    if len(parts) == 2 and parts[1] in ROOT_NAMES:
-        return ROOT_NAMES[parts[1]]
     while len(parts) > 1:
         path = PACKAGE.parent.joinpath(*parts)
         if path.with_suffix(".py").is_file() or (path / "__init__.py").is_file():
@@ -91,16 +88,50 @@ def test_every_subpackage_has_a_layer():
     assert names <= set(LAYERS), sorted(names - set(LAYERS))
 
 
+def module_graph() -> dict[str, set[str]]:
+    """module -> the package modules it imports (a package's ``__init__`` counts as the package)."""
+    return {module_name(p): imports(p) - {module_name(p)} for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle (``[a, b, ..., a]``) if there is any, by depth-first search."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(edges):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_no_module_imports_itself_through_others():
+    cycle = find_cycle(module_graph())
+    assert cycle is None, " -> ".join(cycle)
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "d": {"a"}}) is None
+
+
 def test_imports_run_one_way():
-    """No module imports a higher layer, nor a sibling subpackage of its own layer (nn and data stay apart).
-    The top-level ``fscfnet/__init__.py`` (re-exports, a lazy API import) is the one exception."""
+    """No module imports a higher layer, nor a sibling subpackage of its own layer (nn and data stay apart), nor
+    the package root (whose re-exports are for users)."""
     bad = []
     for a, targets in graph().items():
-        if a == "fscfnet":
-            continue
         for b, sources in targets.items():
-            if b == "fscfnet":  # `from .. import __version__`: the package root's constant
-                continue
             if LAYERS[b] >= LAYERS[a]:
                 bad.append(f"{a} (layer {LAYERS[a]}) imports {b} (layer {LAYERS[b]}): {sorted(sources)}")
     assert not bad, "\n".join(bad)
@@ -116,8 +147,7 @@ def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
     (pkg / "nn" / "block.py").write_text("def f():\n    from ..engine.trainer import Trainer\n    return Trainer\n")
     (pkg / "nn" / "other.py").write_text("from fscfnet import engine\nfrom .. import FSCFNet, __version__\n")
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", pkg)
-    assert graph() == {"nn": {"engine": {"fscfnet.nn.block", "fscfnet.nn.other"}, "api": {"fscfnet.nn.other"},
-                              "fscfnet": {"fscfnet.nn.other"}}}
+    assert graph() == {"nn": {"engine": {"fscfnet.nn.block", "fscfnet.nn.other"}, "fscfnet": {"fscfnet.nn.other"}}}
     try:
         test_imports_run_one_way()
     except AssertionError as e:
@@ -129,3 +159,7 @@ def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
 if __name__ == "__main__":
     for a, targets in sorted(graph().items(), key=lambda kv: (LAYERS.get(kv[0], -1), kv[0])):
         print(f"{a:<18} -> " + ", ".join(f"{b}" for b in sorted(targets, key=lambda b: (LAYERS.get(b, -1), b))))
+    test_every_subpackage_has_a_layer()
+    test_imports_run_one_way()
+    test_no_module_imports_itself_through_others()
+    print("one way, no cycle")

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from .._version import __version__
 from ..errors import UserError
 from ..utils.files import atomic_write, write_json
 from .results_csv import read_rows, write_rows
@@ -45,8 +46,6 @@ def save_checkpoint(path: Path, model: torch.nn.Module, names: list[str], *, sta
                     train_args: dict | None = None, epoch: int = -1, best_fitness: float | None = None,
                     metrics: dict | None = None, **resume_state: Any) -> Path:
     """Write ``path`` atomically. ``state_dict`` defaults to the model's; ``resume_state`` holds optimizer etc."""
-    from .. import __version__
-
     unknown = set(resume_state) - set(RESUME_KEYS)
     if unknown:
         raise ValueError(f"unknown checkpoint keys {sorted(unknown)}")
