@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fscfnet.engine.results_csv import read_rows  # noqa: E402
+from fscfnet.engine.run_dir import read_rows  # noqa: E402
 from fscfnet.errors import UserError  # noqa: E402
 from fscfnet.experiments_table import mean_std  # noqa: E402
 from fscfnet.utils.cli import run_cli  # noqa: E402

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from fscfnet import build_model  # noqa: E402
 from fscfnet.cfg.augment import AugmentConfig  # noqa: E402
 from fscfnet.cfg.data import load_data_config  # noqa: E402
-from fscfnet.data import ensure_dataset  # noqa: E402
+from fscfnet.data import open_dataset  # noqa: E402
 from fscfnet.data.dataset import IRSTDDataset, build_dataloader  # noqa: E402
 from fscfnet.data.prepare import prepare  # noqa: E402
 from fscfnet.utils.files import write_json  # noqa: E402
@@ -86,7 +86,7 @@ def main() -> None:
             yaml_path.write_text(f"path: {dst}\ntrain: img_idx/train_{name}.txt\ntest: img_idx/test_{name}.txt\n")
             cfg = load_data_config(yaml_path)
         else:
-            cfg = ensure_dataset(load_data_config(args.data))
+            cfg = open_dataset(args.data)
         ds = IRSTDDataset(cfg, "train", args.imgsz, AugmentConfig(), log=lambda s: None)
         print(ds.summary)
         with_start, steady = loader_rate(ds, args.batch, args.workers, args.batches)

@@ -22,8 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 from fscfnet import build_model  # noqa: E402
 from fscfnet.cfg.augment import AugmentConfig  # noqa: E402
-from fscfnet.cfg.data import load_data_config  # noqa: E402
-from fscfnet.data import ensure_dataset  # noqa: E402
+from fscfnet.data import open_dataset  # noqa: E402
 from fscfnet.data.dataset import IRSTDDataset, build_dataloader  # noqa: E402
 from fscfnet.utils.files import write_json  # noqa: E402
 from fscfnet.detection.loss import BranchLoss, V10DetectionLoss  # noqa: E402
@@ -105,7 +104,7 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["fscfnet", "yolov10n"])
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
-    ds = IRSTDDataset(ensure_dataset(load_data_config(args.data)), "train", args.imgsz, AugmentConfig(), log=lambda s: None)
+    ds = IRSTDDataset(open_dataset(args.data), "train", args.imgsz, AugmentConfig(), log=lambda s: None)
     images, targets, _ = next(iter(build_dataloader(ds, args.batch, 0, shuffle=True)))
     out = {"data": args.data, "imgsz": args.imgsz, "batch": args.batch, "threads": torch.get_num_threads(),
            "torch": torch.__version__, "models": {}}

@@ -18,13 +18,12 @@ from matplotlib.figure import Figure
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fscfnet.cfg.data import load_data_config  # noqa: E402
-from fscfnet.data import ensure_dataset  # noqa: E402
+from fscfnet.data import open_dataset  # noqa: E402
 from fscfnet.data.labels import read_index  # noqa: E402
-from fscfnet.engine.results_csv import read_rows  # noqa: E402
+from fscfnet.engine.run_dir import RunFiles, read_rows  # noqa: E402
 from fscfnet.experiments import timings  # noqa: E402
 from fscfnet.utils.provenance import provenance  # noqa: E402
-from fscfnet.engine.checkpoint import RunFiles, load_checkpoint  # noqa: E402
+from fscfnet.engine.checkpoint import load_checkpoint  # noqa: E402
 from fscfnet.utils.files import write_json  # noqa: E402
 from fscfnet.utils.plots import save_figure  # noqa: E402
 
@@ -34,7 +33,7 @@ def summarize(run: Path) -> dict:
     rows = read_rows(run / "results.csv")
     best = load_checkpoint(run / "weights" / "best.pt")
     as_float = {k: float(v) for k, v in rows[-1].items() if v not in ("", None)}
-    data = ensure_dataset(load_data_config(args["data"]))
+    data = open_dataset(args["data"])
     n_train, n_test = (len(read_index(data.index_file(s))) for s in ("train", "test"))
     return {
         "run": str(run), "model": args["model"], "data": args["data"], "optimizer": args["optimizer"],

@@ -74,11 +74,10 @@ def main() -> int:
     checkouts = {"project": ROOT, **{k: Path(v) for k, v in (c.split("=", 1) for c in args.checkout)}}
     work = Path(tempfile.mkdtemp(prefix="train_speed_"))
     sys.path.insert(0, str(ROOT))
-    from fscfnet.cfg.data import load_data_config
-    from fscfnet.data import ensure_dataset
+    from fscfnet.data import open_dataset
     from fscfnet.data.labels import read_index
 
-    data_cfg = ensure_dataset(load_data_config(args.data))
+    data_cfg = open_dataset(args.data)
     n_train = len(read_index(data_cfg.index_file("train")))
     from fscfnet.utils.provenance import provenance
 

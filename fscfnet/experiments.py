@@ -27,7 +27,7 @@ import yaml
 
 from .cfg import resolve_model
 from .cfg.data import load_data_config
-from .data import ensure_dataset
+from .data import open_dataset
 from .data.labels import read_index
 from .engine.backends import load_inference_model
 from .cfg.train import load_train_config
@@ -35,7 +35,7 @@ from .engine.trainer import Trainer
 from .engine.validator import validate_model
 from .errors import UserError
 from .nn.summary import count_gflops, count_params
-from .engine.checkpoint import RunFiles, load_checkpoint, run_finished
+from .engine.checkpoint import load_checkpoint, run_finished
 from .utils.cli import run_cli
 from .cfg.schema import parse_overrides
 from .utils.device import select_device
@@ -43,7 +43,7 @@ from .utils.files import atomic_write_text, write_json
 from .utils.plots import plot_comparison
 from .utils.provenance import provenance
 from .experiments_table import METRICS, format_results, summarize
-from .engine.results_csv import read_rows
+from .engine.run_dir import RunFiles, read_rows
 
 PLAN_KEYS = ("epochs", "imgsz", "batch", "settings")  # what must not change when an experiment resumes
 REPORT_KEYS = ("models", "data", "seeds")  # --report also needs these to match: it tables exactly the recorded plan
@@ -105,7 +105,7 @@ def run_pair(root: Path, data: str, model: str, seed: int, plan: dict, device: s
              log: Callable[[str], None] = print) -> dict:
     """Train (or resume, or only validate, or skip) one (dataset, model, seed) run; returns its row (done.json)."""
     cfg_path = model_config(model)
-    data_cfg = ensure_dataset(load_data_config(data))
+    data_cfg = open_dataset(data)
     run_dir = root / run_label(data_cfg.name, cfg_path.stem, seed)
     what = f"{data_cfg.name} / {cfg_path.stem} / seed {seed}"
     done = run_dir / "done.json"

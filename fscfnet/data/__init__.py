@@ -1,5 +1,5 @@
-"""Datasets: the IRSTD dataset and loader transforms, label I/O, upstream preparation, the demo generator."""
+"""Datasets: the IRSTD dataset and loader transforms, images, label I/O, upstream preparation, the demo generator."""
 
-from .demo import ensure_dataset
+from .catalog import ensure_dataset, open_dataset
 
-__all__ = ["ensure_dataset"]
+__all__ = ["ensure_dataset", "open_dataset"]

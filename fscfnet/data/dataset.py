@@ -17,7 +17,8 @@ from ..errors import DatasetError
 from ..cfg.augment import AugmentConfig
 from ..cfg.data import DataConfig
 from .augment import filter_boxes, flip, mosaic, photometric, random_affine
-from .labels import image_files, read_index, read_yolo_labels
+from .images import image_files, read_image
+from .labels import read_index, read_yolo_labels
 from .letterbox import Letterbox
 
 
@@ -27,31 +28,6 @@ class ImageMeta:
 
     path: str
     letterbox: Letterbox | None  # None for augmented (training) samples: they have no map back
-
-
-def to_channels(img: np.ndarray, channels: int) -> np.ndarray:
-    """An OpenCV uint8 image (grey, BGR or BGRA) -> ``(H, W, channels)``, RGB when ``channels`` is 3."""
-    if img.ndim == 3 and img.shape[2] == 4:
-        img = img[:, :, :3]
-    if img.ndim == 2:
-        img = img[:, :, None]
-    if channels == 1 and img.shape[2] == 3:
-        return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)[:, :, None]
-    if channels == 3:
-        return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else np.ascontiguousarray(img[:, :, ::-1])
-    return img
-
-
-def read_image(path: Path, channels: int) -> np.ndarray | None:
-    """``(H, W, channels)`` uint8 (RGB when 3), or None when the file cannot be decoded."""
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img is None or img.size == 0:
-        return None
-    if img.dtype == np.uint16:
-        img = (img // 257).astype(np.uint8)
-    elif img.dtype != np.uint8:
-        return None
-    return to_channels(img, channels)
 
 
 class IRSTDDataset(Dataset):

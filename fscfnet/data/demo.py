@@ -110,14 +110,3 @@ def generate_demo(root: Path, seed: int = 0, n_train: int = N_TRAIN, n_test: int
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def ensure_dataset(cfg: DataConfig) -> DataConfig:
-    """Make ``cfg``'s dataset folder ready to read: build a generated set (``generate: demo``) when it is missing,
-    and fail with what to do when the folder is absent. Every reader of a dataset calls this once (rank 0 first
-    under DDP); loading the config alone never writes anything."""
-    if cfg.generate == "demo" and not cfg.root.is_dir():
-        print(f"generating the synthetic demo dataset in {cfg.root} (seed 0) ...")
-        generate_demo(cfg.root, seed=0)
-    cfg.require_root()
-    return cfg

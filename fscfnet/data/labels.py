@@ -4,7 +4,6 @@ reading YOLO label files with checks that name ``file:line``."""
 from __future__ import annotations
 
 import json
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -12,9 +11,9 @@ import cv2
 import numpy as np
 
 from ..errors import DatasetError
+from .images import IMAGE_SUFFIXES
 
 COORD_TOLERANCE = 1e-3  # normalised coordinates this far outside [0, 1] are rounding, clipped silently
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
 def mask_to_boxes(mask: np.ndarray, threshold: int = 127) -> np.ndarray:
@@ -124,19 +123,6 @@ def read_coco(path: Path) -> tuple[dict[str, tuple[int, int]], dict[str, list[tu
         boxes[Path(image["file_name"]).stem].append((index[a["category_id"]], [float(v) for v in a["bbox"]]))
     names = [str(c["name"]) for c in {c["id"]: c for c in cats}.values()]
     return sizes, boxes, names
-
-
-def image_files(folder: Path) -> dict[str, Path]:
-    """{stem: path} of the image files directly in ``folder`` (duplicate stems raise)."""
-    found: dict[str, Path] = {}
-    with os.scandir(folder) as it:
-        for entry in it:
-            p = Path(entry.path)
-            if entry.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
-                if p.stem in found:
-                    raise DatasetError(f"{folder}: two images share the name {p.stem!r} ({found[p.stem].name}, {p.name})")
-                found[p.stem] = p
-    return found
 
 
 def read_index(path: Path) -> list[str]:

@@ -33,8 +33,8 @@ import numpy as np
 from ..errors import DatasetError, UserError
 from ..utils.cli import run_cli
 from ..utils.files import temp_dir_beside, write_json
-from .labels import (image_files, mask_to_boxes, read_coco, read_index, read_voc, write_yolo_labels,
-                     xywh_pixels_to_yolo)
+from .images import image_files
+from .labels import mask_to_boxes, read_coco, read_index, read_voc, write_yolo_labels, xywh_pixels_to_yolo
 
 LABEL_FORMATS = ("masks", "voc", "coco")
 

@@ -20,8 +20,7 @@ import cv2
 import numpy as np
 
 from ..errors import UserError
-from .dataset import read_image, to_channels
-from .labels import IMAGE_SUFFIXES
+from .images import IMAGE_SUFFIXES, read_image, to_channels
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm"}
 LIST_SUFFIXES = {".txt"}
@@ -107,12 +106,6 @@ def source_files_rel(source: str | Path, recursive: bool = False) -> Iterator[tu
                     yield p, p.name
     else:
         raise UserError(f"--source {text}: no such file, folder or pattern")
-
-
-def source_files(source: str | Path, recursive: bool = False) -> Iterator[Path]:
-    """The files a path-like source names (folders, globs and list files expanded); raises when it names none."""
-    for path, _ in source_files_rel(source, recursive):
-        yield path
 
 
 def _video_frames(path: Path, channels: int, rel: str) -> Iterator[Frame]:

@@ -1,18 +1,13 @@
-"""Checkpoints (SPEC §8) and a run folder's commit order — the one place that knows their format.
+"""Checkpoints (SPEC §8) — the one place that knows their format.
 
 A checkpoint is a dict of plain CPU data, loadable with ``torch.load(path, weights_only=True)`` on any machine
 and written atomically. Keys: ``format``, ``version``, ``model_yaml`` (the config dict), ``names``,
 ``state_dict`` (the EMA weights when training), ``train_args``, ``epoch`` (0-based, the last finished one),
 ``best_fitness``, ``metrics``. ``last.pt`` adds what resuming needs (:data:`RESUME_KEYS`).
-
-Commit order at the end of an epoch (:meth:`RunFiles.commit_epoch`): ``results.csv``, then ``best.pt`` (when
-the epoch is the best), then ``last.pt``. ``last.pt`` is the commit point: a kill at any moment leaves a
-``last.pt`` whose best epoch has a ``best.pt``, and rows past its epoch, which resuming drops.
 """
 
 from __future__ import annotations
 
-import json
 import pickle
 import zipfile
 from pathlib import Path
@@ -22,8 +17,7 @@ import torch
 
 from .._version import __version__
 from ..errors import UserError
-from ..utils.files import atomic_write, write_json
-from .results_csv import read_rows, write_rows
+from ..utils.files import atomic_write
 
 FORMAT = "fscfnet-checkpoint"
 RESUME_KEYS = ("train_state_dict", "optimizer", "ema_updates", "scaler", "rng", "best_epoch", "best_metrics",
@@ -109,41 +103,3 @@ def is_checkpoint(path: Path | str) -> bool:
     """Whether ``path`` is a file holding a PyTorch checkpoint (as opposed to a YAML config or an export)."""
     path = Path(path)
     return path.is_file() and file_format(path) == "pytorch"
-
-
-class RunFiles:
-    """A training run's folder: ``results.csv``, ``weights/best.pt``, ``weights/last.pt``, ``provenance.json``."""
-
-    def __init__(self, save_dir: Path):
-        self.dir = Path(save_dir)
-        self.weights = self.dir / "weights"
-        self.results = self.dir / "results.csv"
-        self.best = self.weights / "best.pt"
-        self.last = self.weights / "last.pt"
-        self.provenance = self.dir / "provenance.json"
-
-    def starts(self) -> list[dict] | None:
-        """``provenance.json``'s entries, one per (re)start of the training (None for runs from before it existed)."""
-        return json.loads(self.provenance.read_text())["starts"] if self.provenance.is_file() else None
-
-    def record_start(self, epoch: int, info: dict, resumed: bool) -> None:
-        """Add to ``provenance.json`` the code and software that (re)started the run at ``epoch`` (1-based): one
-        entry per start, so a run resumed under other code says so; a new run replaces an old file."""
-        earlier = (self.starts() or []) if resumed else []
-        write_json(self.provenance, {"starts": [*earlier, {"epoch": epoch, **info}]})
-
-    def start_rows(self, resumed_epoch: int | None) -> list[dict]:
-        """The rows a run continues from: none for a new run (an old ``results.csv`` in a reused folder is
-        replaced), and those up to the checkpoint's epoch when resuming (rows written after it are dropped)."""
-        self.weights.mkdir(parents=True, exist_ok=True)
-        rows = [] if resumed_epoch is None else [r for r in read_rows(self.results) if int(r["epoch"]) <= resumed_epoch + 1]
-        write_rows(self.results, rows)
-        return rows
-
-    def commit_epoch(self, rows: list[dict], best: dict | None, last: dict) -> None:
-        """``results.csv``, then ``best.pt`` (if given), then ``last.pt``; each a dict of
-        :func:`save_checkpoint` arguments."""
-        write_rows(self.results, rows)
-        if best is not None:
-            save_checkpoint(self.best, **best)
-        save_checkpoint(self.last, **last)

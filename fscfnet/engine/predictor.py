@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..data.labels import IMAGE_SUFFIXES
+from ..data.images import IMAGE_SUFFIXES
 from ..data.letterbox import Letterbox
 from ..data.sources import Frame, Source, iter_frames
 from ..errors import UserError

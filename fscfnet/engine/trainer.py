@@ -23,8 +23,7 @@ import yaml
 from torch import nn
 from tqdm import tqdm
 
-from ..cfg.data import load_data_config
-from ..data import ensure_dataset
+from ..data import open_dataset
 from ..data.dataset import IRSTDDataset, build_dataloader, label_stats
 from ..errors import UserError
 from ..metrics.detection import Curves
@@ -36,10 +35,10 @@ from ..utils.files import atomic_write_text, increment_path
 from ..detection.loss import V10DetectionLoss
 from ..utils.plots import plot_batch, plot_f1_curve, plot_label_stats, plot_pr_curve
 from ..utils.provenance import provenance
-from .checkpoint import RunFiles, is_checkpoint, load_checkpoint, load_resume_checkpoint, run_finished
+from .checkpoint import is_checkpoint, load_checkpoint, load_resume_checkpoint, run_finished
 from ..cfg.train import TrainConfig, load_train_config
 from .optim import accumulation, build_optimizer, optimizer_steps
-from .results_csv import METRIC_COLUMNS, plot_results
+from .run_dir import METRIC_COLUMNS, RunFiles, plot_results
 from .schedule import Schedule
 from .train_loop import EpochResult, Precision, StepState, TrainingError, train_one_epoch
 from .validator import validate
@@ -118,7 +117,7 @@ class Trainer:
         self.best_curves: Curves | None = None
         if ckpt is not None:
             self._restore(ckpt)
-            save_dir = Path(resume).resolve().parent.parent
+            save_dir = RunFiles.of_checkpoint(resume).dir
         else:
             save_dir = Path(cfg.project) / cfg.name
             if self.is_main and not cfg.exist_ok:
@@ -153,10 +152,10 @@ class Trainer:
     def _load_data(self, data: str):
         """Rank 0 readies the data first (a missing demo set is generated once), then the others."""
         if self.world == 1:
-            return ensure_dataset(load_data_config(data))
-        cfg = ensure_dataset(load_data_config(data)) if self.is_main else None
+            return open_dataset(data)
+        cfg = open_dataset(data) if self.is_main else None
         dist.barrier()
-        return cfg or ensure_dataset(load_data_config(data))
+        return cfg or open_dataset(data)
 
     def _build_model(self, cfg: TrainConfig, ckpt: dict | None) -> nn.Module:
         if ckpt is not None:

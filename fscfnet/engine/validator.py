@@ -13,8 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ..cfg.data import load_data_config
-from ..data import ensure_dataset
+from ..data import open_dataset
 from ..data.dataset import IRSTDDataset, build_dataloader, original_targets
 from ..errors import UserError
 from ..metrics import AP_FLOOR, DEFAULT_CONF, Metrics, evaluate, operating_point, pdfa_curve
@@ -100,7 +99,7 @@ def validate_model(model: InferenceModel, data: str | None = None, split: str = 
     data = data or model.train_args.get("data")
     if not data:
         raise UserError(f"{model.path}: the model names no dataset; pass --data NAME or a dataset YAML")
-    cfg = ensure_dataset(load_data_config(data))
+    cfg = open_dataset(data)
     if cfg.nc != model.nc:
         raise UserError(f"{model.path}: the model predicts {model.nc} classes but {cfg.source} has {cfg.nc} "
                         f"({', '.join(cfg.names)}); validate on data with the model's classes")

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cfg.data import load_data_config
-from ..data import ensure_dataset
+from ..data import open_dataset
 from ..data.dataset import IRSTDDataset, original_targets
 from ..errors import UserError
 from ..utils.cli import check_conf, run_cli
@@ -72,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> None:
         check_conf(args.conf)
-        cfg = ensure_dataset(load_data_config(args.data))
+        cfg = open_dataset(args.data)
         ds = IRSTDDataset(cfg, args.split, imgsz=32, log=lambda s: print(s, file=sys.stderr))
         preds = read_predictions(args.pred, [Path(p).stem for p in ds.paths], cfg.nc)
         m = evaluate(preds, original_targets(ds), [tuple(s) for s in ds.shapes], conf=args.conf)
