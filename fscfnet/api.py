@@ -15,16 +15,15 @@
 from __future__ import annotations
 
 import copy
-import zipfile
 from pathlib import Path
 from typing import Iterator
 
 import torch
-import yaml
 
 from .cfg import is_name, resolve_model
 from .data.sources import Source
 from .engine.backends import InferenceModel, from_module, load_inference_model
+from .engine.checkpoint import file_kind
 from .cfg.train import load_train_config
 from .engine.predictor import Predictor, run_detect
 from .engine.result import Result
@@ -34,16 +33,6 @@ from .errors import UserError
 from .nn import build_model
 from .utils.device import select_device
 from .utils.files import increment_path
-
-
-def _is_config(path: Path) -> bool:
-    """A model YAML (text that parses to a mapping), as opposed to a checkpoint or an export."""
-    if zipfile.is_zipfile(path) or path.stat().st_size > 1_000_000:
-        return False
-    try:
-        return isinstance(yaml.safe_load(path.read_text()), dict)
-    except (UnicodeDecodeError, yaml.YAMLError):
-        return False
 
 
 class FSCFNet:
@@ -60,7 +49,7 @@ class FSCFNet:
         self.weights: Path | None = None
         self.net: torch.nn.Module | None = None
         self._loaded: InferenceModel | None = None
-        if _is_config(self.source):
+        if file_kind(self.source) == "config":
             self.net = build_model(self.source, nc=nc)
         else:
             self.weights = self.source
@@ -88,7 +77,7 @@ class FSCFNet:
         """Train with any :class:`TrainConfig` setting (``data``, ``epochs``, ``imgsz``, ``batch``, ...). From a
         checkpoint, training starts from its weights; ``device`` defaults to the constructor's. Afterwards this
         object holds the run's ``best.pt``; returns the best epoch's validation metrics."""
-        if self.weights is not None and not zipfile.is_zipfile(self.weights):
+        if self.weights is not None and file_kind(self.weights) != "checkpoint":
             raise UserError(f"{self.weights}: an export cannot be trained; use the .pt checkpoint")
         values = {"model": str(self.source), "device": str(settings.pop("device", self.device_spec)), **settings}
         trainer = Trainer(load_train_config(values, "FSCFNet.train() arguments"))

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import ROOT, tiny_demo_yaml, wait_for
-from fscfnet.engine.results_csv import read_rows
+from fscfnet.engine.run_dir import read_rows
 from fscfnet.experiments import main
 from fscfnet.engine.checkpoint import load_checkpoint
 
@@ -64,7 +64,7 @@ def test_runner_refuses_changed_settings_and_unknown_models(tmp_path, capsys):
     base = ["--data", str(data), "--imgsz", "64", "--batch", "2", "--workers", "0", "--device", "cpu",
             "--project", str(tmp_path / "exp"), "--name", "t"]
     assert main(["--models", "nope", *base, "--epochs", "1"]) == 2
-    assert "--models nope: no such model config file or name (shipped: fscfnet," in capsys.readouterr().err
+    assert "--models nope: model config not found (pass a YAML path or a shipped name: fscfnet," in capsys.readouterr().err
     (tmp_path / "exp" / "t").mkdir(parents=True)
     (tmp_path / "exp" / "t" / "plan.yaml").write_text("epochs: 5\nimgsz: 64\nbatch: 2\nseeds: [0]\nsettings: {}\n")
     assert main(["--models", "yolov10n", *base, "--epochs", "1"]) == 2
@@ -132,7 +132,7 @@ def test_seed_table_and_paired_differences_against_hand_computed_statistics():
 
 
 def test_timings_sum_the_epochs_and_take_the_rate_from_the_median_epoch(tmp_path):
-    from fscfnet.engine.results_csv import write_rows
+    from fscfnet.engine.run_dir import write_rows
     from fscfnet.experiments import timings
     # epoch 2 was paused (SIGSTOP) for 300 s: the totals keep it, the rate does not
     write_rows(tmp_path / "results.csv", [{"epoch": 1, "train_s": 10.0, "val_s": 2.0},

@@ -36,7 +36,7 @@ def resolve_model(model: str | Path) -> Path:
         return path
     if is_name(model) and (MODELS_DIR / f"{model}.yaml").is_file():
         return MODELS_DIR / f"{model}.yaml"
-    raise UserError(f"{model}: no such model config file or name (shipped: {', '.join(model_names())})")
+    raise UserError(f"{model}: model config not found (pass a YAML path or a shipped name: {', '.join(model_names())})")
 
 
 def datasets_root() -> Path:

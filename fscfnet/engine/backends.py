@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -19,7 +18,7 @@ import torch
 
 from ..errors import UserError
 from ..utils.cli import check_imgsz
-from .checkpoint import load_checkpoint, model_from_checkpoint
+from .checkpoint import file_kind, load_checkpoint, model_from_checkpoint
 
 META_KEY = "fscfnet"  # ONNX metadata_props key / TorchScript extra file holding the metadata JSON
 
@@ -136,27 +135,17 @@ def _torchscript(path: Path, device: torch.device) -> InferenceModel:
                           path, fixed_imgsz=False, train_args={"data": meta.get("data")})
 
 
-def file_format(path: Path) -> str:
-    """"pytorch", "torchscript" or "onnx", from the file's bytes (both PyTorch formats are zip archives; a
-    TorchScript archive has a ``code/`` folder)."""
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as z:
-            return "torchscript" if any("/code/" in n for n in z.namelist()) else "pytorch"
-    return "onnx"
-
-
 def load_inference_model(path: Path | str, device: torch.device | None = None, fuse: bool = True) -> InferenceModel:
     """Load ``path`` (checkpoint, ONNX or TorchScript) for inference on ``device`` (default CPU)."""
     path, device = Path(path), device or torch.device("cpu")
     if not path.is_file():
         raise UserError(f"{path}: weights file not found")
-    kind = file_format(path)
-    if kind == "pytorch":
+    kind = file_kind(path)
+    if kind == "checkpoint":
         return _pytorch(path, device, fuse)
     if kind == "torchscript":
         return _torchscript(path, device)
-    with path.open("rb") as f:
-        head = f.read(16)
-    if not head or head[:1] not in (b"\x08", b"\x12", b"\x1a", b"\x22", b"\x3a", b"\x42"):  # ONNX protobuf fields
-        raise UserError(f"{path}: neither an FSCFNet checkpoint nor an ONNX or TorchScript export")
-    return _onnx(path, device)
+    if kind == "onnx":
+        return _onnx(path, device)
+    what = "a model config (no trained weights)" if kind == "config" else "neither an FSCFNet checkpoint nor an ONNX or TorchScript export"
+    raise UserError(f"{path}: {what}")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
 from .._version import __version__
 from ..errors import UserError
@@ -90,16 +91,30 @@ def model_from_checkpoint(ckpt: dict) -> torch.nn.Module:
     return model
 
 
-def file_format(path: Path) -> str:
-    """"pytorch" (a checkpoint), "torchscript" or "onnx", from the file's bytes, not its name (both PyTorch
-    formats are zip archives; a TorchScript archive has a ``code/`` folder)."""
+ONNX_FIRST_BYTES = (b"\x08", b"\x12", b"\x1a", b"\x22", b"\x3a", b"\x42")  # the ModelProto fields an export opens with
+CONFIG_MAX_BYTES = 1_000_000
+
+
+def file_kind(path: Path | str) -> str:
+    """What a model file holds, read from its bytes, never its name: ``"checkpoint"`` (a PyTorch zip archive),
+    ``"torchscript"`` (a zip archive with a ``code/`` folder), ``"config"`` (a YAML mapping: a model config),
+    ``"onnx"`` (a protobuf opening with a ModelProto field), or ``"unknown"``."""
+    path = Path(path)
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as z:
-            return "torchscript" if any("/code/" in n for n in z.namelist()) else "pytorch"
-    return "onnx"
+            return "torchscript" if any("/code/" in n for n in z.namelist()) else "checkpoint"
+    if path.stat().st_size <= CONFIG_MAX_BYTES:
+        try:
+            if isinstance(yaml.safe_load(path.read_text()), dict):
+                return "config"
+        except (UnicodeDecodeError, yaml.YAMLError):
+            pass
+    with path.open("rb") as f:
+        head = f.read(1)
+    return "onnx" if head in ONNX_FIRST_BYTES else "unknown"
 
 
 def is_checkpoint(path: Path | str) -> bool:
     """Whether ``path`` is a file holding a PyTorch checkpoint (as opposed to a YAML config or an export)."""
     path = Path(path)
-    return path.is_file() and file_format(path) == "pytorch"
+    return path.is_file() and file_kind(path) == "checkpoint"

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 import yaml
 
-from ..cfg import MODELS_DIR, is_name, model_names
+from ..cfg import resolve_model
 from torch import nn
 
 from ..errors import UserError
@@ -53,12 +53,10 @@ def load_config(cfg: str | Path | dict) -> tuple[dict, str]:
     """The config as a plain dict and a name for messages (the file path, or ``<dict>``)."""
     if isinstance(cfg, dict):
         return dict(cfg), "<dict>"
-    path = Path(cfg)
-    if not path.is_file() and is_name(cfg) and (MODELS_DIR / f"{cfg}.yaml").is_file():
-        path = MODELS_DIR / f"{cfg}.yaml"  # a shipped config by name: fscfnet, yolov10n, ...
-    if not path.is_file():
-        raise ModelConfigError(f"{path}: model config not found (pass a YAML path or a shipped name: "
-                               f"{', '.join(model_names())})")
+    try:
+        path = resolve_model(cfg)  # a YAML path, or a shipped config by name: fscfnet, yolov10n, ...
+    except UserError as e:
+        raise ModelConfigError(str(e)) from None
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
