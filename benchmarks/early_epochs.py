@@ -24,15 +24,11 @@ import yaml
 from matplotlib.figure import Figure
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from fscfnet.engine.run_dir import read_rows  # noqa: E402
-from fscfnet.errors import UserError  # noqa: E402
-from fscfnet.experiments_table import mean_std  # noqa: E402
-from fscfnet.utils.cli import run_cli  # noqa: E402
-from fscfnet.utils.files import write_json  # noqa: E402
-from fscfnet.utils.plots import save_figure  # noqa: E402
-from fscfnet.utils.provenance import provenance  # noqa: E402
+from fscfnet.engine import read_rows
+from fscfnet.errors import UserError
+from fscfnet.experiments import mean_std
+from fscfnet.utils import provenance, run_cli, save_figure, write_json
 
 WHERE = {"seed", "project", "name", "device", "workers", "exist_ok"}  # may differ within a group
 

@@ -295,7 +295,7 @@ def read_index_lines(run_dir: Path) -> list[str]:
     try:
         import yaml
 
-        from fscfnet.cfg.data import load_data_config
+        from fscfnet.cfg import load_data_config
 
         data = load_data_config(yaml.safe_load((run_dir / "args.yaml").read_text())["data"])
         return [s for s in data.index_file("train").read_text().splitlines() if s.strip()]
@@ -356,7 +356,7 @@ def child_latency(path: Path, dry: bool) -> None:
     import torch
 
     from fscfnet.nn import build_model
-    from fscfnet.utils.timing import stats, time_calls, time_forward
+    from fscfnet.utils import stats, time_calls, time_forward
 
     device = torch.device("cpu" if dry else "cuda")
     dtype = torch.float32 if dry else torch.float16

@@ -19,16 +19,12 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from fscfnet import build_model  # noqa: E402
-from fscfnet.cfg.augment import AugmentConfig  # noqa: E402
-from fscfnet.cfg.data import load_data_config  # noqa: E402
-from fscfnet.data import open_dataset  # noqa: E402
-from fscfnet.data.dataset import IRSTDDataset, build_dataloader  # noqa: E402
-from fscfnet.data.prepare import prepare  # noqa: E402
-from fscfnet.utils.files import write_json  # noqa: E402
-from fscfnet.detection.loss import V10DetectionLoss  # noqa: E402
+from fscfnet import build_model
+from fscfnet.cfg import AugmentConfig, load_data_config
+from fscfnet.data import IRSTDDataset, build_dataloader, open_dataset, prepare
+from fscfnet.detection import V10DetectionLoss
+from fscfnet.utils import write_json
 
 
 def loader_rate(ds: IRSTDDataset, batch: int, workers: int, batches: int) -> tuple[float, float]:

@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from fscfnet.metrics import evaluate  # noqa: E402
-from fscfnet.utils.files import write_json  # noqa: E402
+from fscfnet.metrics import evaluate
+from fscfnet.utils import write_json
 
 
 def split(rng: np.random.Generator, n_images: int, per_image: int):

@@ -16,16 +16,11 @@ import yaml
 from matplotlib.figure import Figure
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from fscfnet.data import open_dataset  # noqa: E402
-from fscfnet.data.labels import read_index  # noqa: E402
-from fscfnet.engine.run_dir import RunFiles, read_rows  # noqa: E402
-from fscfnet.experiments import timings  # noqa: E402
-from fscfnet.utils.provenance import provenance  # noqa: E402
-from fscfnet.engine.checkpoint import load_checkpoint  # noqa: E402
-from fscfnet.utils.files import write_json  # noqa: E402
-from fscfnet.utils.plots import save_figure  # noqa: E402
+from fscfnet.data import open_dataset, read_index
+from fscfnet.engine import RunFiles, load_checkpoint, read_rows
+from fscfnet.experiments import timings
+from fscfnet.utils import provenance, save_figure, write_json
 
 
 def summarize(run: Path) -> dict:

@@ -38,7 +38,7 @@ print(f"WALL {time.perf_counter() - t:.2f}")
 def ultralytics_data(cfg, tmp: Path) -> Path:
     """An Ultralytics dataset YAML over a prepared dataset (a DataConfig; image lists, labels beside images/ in
     labels/)."""
-    from fscfnet.data.labels import read_index
+    from fscfnet.data import read_index
 
     for split in ("train", "test"):
         stems = read_index(cfg.index_file(split))
@@ -73,13 +73,11 @@ def main() -> int:
     args = ap.parse_args()
     checkouts = {"project": ROOT, **{k: Path(v) for k, v in (c.split("=", 1) for c in args.checkout)}}
     work = Path(tempfile.mkdtemp(prefix="train_speed_"))
-    sys.path.insert(0, str(ROOT))
-    from fscfnet.data import open_dataset
-    from fscfnet.data.labels import read_index
+    from fscfnet.data import open_dataset, read_index
 
     data_cfg = open_dataset(args.data)
     n_train = len(read_index(data_cfg.index_file("train")))
-    from fscfnet.utils.provenance import provenance
+    from fscfnet.utils import provenance
 
     report = {"provenance": provenance("cpu"), "data": args.data, "train_images": n_train, "imgsz": args.imgsz,
               "batch": args.batch, "epochs": args.epochs, "workers": args.workers, "runs": []}

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fscfnet.utils.timing import stats, time_rounds  # noqa: E402  (torch only)
+from fscfnet.utils import stats, time_rounds
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Training augmentation settings (SPEC §4 defaults)."""
+"""Training augmentation settings (docs/design.md §4 defaults)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Training augmentation (SPEC §4 defaults). ``min_box_px``: boxes narrower or lower than this after
+    """Training augmentation (docs/design.md §4 defaults). ``min_box_px``: boxes narrower or lower than this after
     augmentation are dropped; 1 px keeps 2-px targets that a 0.5x scale halves."""
 
     mosaic: float = 1.0

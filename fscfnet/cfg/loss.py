@@ -1,4 +1,4 @@
-"""Loss settings (SPEC §4): gains, the NWD mix and the assigner's top-k and candidate size."""
+"""Loss settings (docs/design.md §4): gains, the NWD mix and the assigner's top-k and candidate size."""
 
 from __future__ import annotations
 

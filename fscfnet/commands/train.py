@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> None:
         resume = newest_last(cfg.project) if args.resume == "auto" else Path(args.resume)
     trainer = Trainer(cfg, resume=resume)
     best = trainer.train()
-    if trainer.is_main and best:
+    if trainer.processes.is_main and best:
         print(f"best epoch {best['epoch']}: AP50 {best['ap50'] or 0:.3f}, AP50:95 {best['ap50_95'] or 0:.3f}, "
               f"P {best['precision'] or 0:.3f}, R {best['recall'] or 0:.3f}; weights in {trainer.wdir}")
 

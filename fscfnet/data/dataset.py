@@ -6,12 +6,13 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+from torchvision.ops import box_convert
 
 from ..errors import DatasetError
 from ..cfg.augment import AugmentConfig
@@ -112,7 +113,8 @@ class IRSTDDataset(Dataset):
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, ImageMeta]:
         """Sample ``key`` = index (in the epoch of :meth:`set_epoch`) or ``(epoch, index)``: ``(C, S, S)`` uint8
-        image, ``(n, 5)`` class, cx, cy, w, h (normalised) targets, and where it came from. Every random draw
+        image, ``(n, 5)`` class, cx, cy, w, h (normalised to the input, as in YOLO label files) targets, and
+        where it came from. Every random draw
         depends only on (seed, epoch, index), so any worker, in any order, gives the same sample."""
         epoch, i = key if isinstance(key, tuple) else (self.epoch, key)
         aug = self.augment
@@ -139,19 +141,44 @@ class IRSTDDataset(Dataset):
             meta = ImageMeta(str(self.paths[i]), None)
         boxes, classes = filter_boxes(boxes, classes, self.imgsz, self.imgsz,
                                       aug.min_box_px if aug else 1e-3, aug.min_visible if aug else 0.0)
-        s = self.imgsz
-        xywh = np.concatenate([(boxes[:, :2] + boxes[:, 2:]) / 2, boxes[:, 2:] - boxes[:, :2]], 1) / s
-        target = torch.from_numpy(np.concatenate([classes[:, None], xywh], 1).astype(np.float32)).reshape(-1, 5)
+        xywh = box_convert(torch.from_numpy(boxes.reshape(-1, 4)), "xyxy", "cxcywh") / self.imgsz
+        target = torch.cat([torch.from_numpy(classes).reshape(-1, 1).to(xywh.dtype), xywh], 1).float()
         image = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
         return image, target, meta
 
 
-def collate(batch: list[tuple[torch.Tensor, torch.Tensor, ImageMeta]]
-            ) -> tuple[torch.Tensor, torch.Tensor, list[ImageMeta]]:
-    """Images ``(B, C, S, S)`` uint8; targets ``(N, 6)`` = batch index, class, cx, cy, w, h (normalised)."""
+class Targets(NamedTuple):
+    """A batch's targets in the form the loss takes, padded to the most targets of any image: ``labels``
+    (B, M) long classes, ``boxes`` (B, M, 4) x1, y1, x2, y2 in input pixels, ``mask`` (B, M) bool, True for real
+    rows (M may be 0)."""
+
+    labels: torch.Tensor
+    boxes: torch.Tensor
+    mask: torch.Tensor
+
+    def to(self, device: torch.device) -> "Targets":
+        return Targets(*(t.to(device, non_blocking=True) for t in self))
+
+
+def pad_targets(targets: list[torch.Tensor], height: int, width: int) -> Targets:
+    """Per-image ``(n, 5)`` class, cx, cy, w, h (normalised to the input) -> :class:`Targets` in input pixels."""
+    m = max((len(t) for t in targets), default=0)
+    labels = torch.zeros(len(targets), m, dtype=torch.long)
+    boxes = torch.zeros(len(targets), m, 4)
+    mask = torch.zeros(len(targets), m, dtype=torch.bool)
+    scale = torch.tensor([width, height, width, height], dtype=torch.float32)
+    for i, t in enumerate(targets):
+        labels[i, :len(t)] = t[:, 0].long()
+        boxes[i, :len(t)] = box_convert(t[:, 1:5] * scale, "cxcywh", "xyxy")
+        mask[i, :len(t)] = True
+    return Targets(labels, boxes, mask)
+
+
+def collate(batch: list[tuple[torch.Tensor, torch.Tensor, ImageMeta]]) -> tuple[torch.Tensor, Targets, list[ImageMeta]]:
+    """Images ``(B, C, S, S)`` uint8, their :class:`Targets`, and where each came from."""
     images, targets, metas = zip(*batch)
-    rows = [torch.cat([torch.full((len(t), 1), float(i)), t], 1) for i, t in enumerate(targets)]
-    return torch.stack(images), torch.cat(rows).reshape(-1, 6), list(metas)
+    images = torch.stack(images)
+    return images, pad_targets(list(targets), *images.shape[-2:]), list(metas)
 
 
 class EpochSampler(Sampler):

@@ -1,4 +1,4 @@
-"""Synthetic infrared-like demo dataset, generated on first use of ``--data demo`` (SPEC §5).
+"""Synthetic infrared-like demo dataset, generated on first use of ``--data demo`` (docs/design.md §5).
 
 Grayscale 192x144 frames: smooth cloud/terrain clutter, sensor noise, bright structures (skylines, lines,
 extended blobs), and 1-3 small targets (2-9 px Gaussian blobs of varying contrast) with their masks. Labels

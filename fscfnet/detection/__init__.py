@@ -3,8 +3,8 @@ tiny-target-safe task-aligned assigner and the YOLOv10 dual-assignment loss with
 head (``V10Detect.split``/``anchor_points``/``boxes``), the same path inference takes."""
 
 from .assigner import Assignment, TaskAlignedAssigner
-from .boxes import box_quality, ciou, nwd, xywh2xyxy
-from .loss import COMPONENTS, BranchLoss, V10DetectionLoss, dfl_loss, pad_targets
+from .boxes import box_quality, ciou, nwd
+from .loss import COMPONENTS, BranchLoss, V10DetectionLoss, dfl_loss
 
 __all__ = ["Assignment", "BranchLoss", "COMPONENTS", "TaskAlignedAssigner", "V10DetectionLoss", "box_quality",
-           "ciou", "dfl_loss", "nwd", "pad_targets", "xywh2xyxy"]
+           "ciou", "dfl_loss", "nwd"]

@@ -6,11 +6,6 @@ import torch
 from torchvision.ops import complete_box_iou_loss
 
 
-def xywh2xyxy(b: torch.Tensor) -> torch.Tensor:
-    xy, wh = b[..., :2], b[..., 2:4]
-    return torch.cat((xy - wh / 2, xy + wh / 2), -1)
-
-
 def ciou(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
     """Complete IoU of paired boxes ``(..., 4)`` -> ``(...)`` (torchvision's CIoU loss is 1 - CIoU)."""
     shape = a.shape[:-1]

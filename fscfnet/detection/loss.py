@@ -1,4 +1,4 @@
-"""YOLOv10 dual-assignment loss with NWD (SPEC §4).
+"""YOLOv10 dual-assignment loss with NWD (docs/design.md §4).
 
 Per head branch: task-aligned assignment (top-k 10 for one-to-many, 1 for one-to-one), BCE class loss
 against the soft alignment targets, box loss r * (1 - CIoU) + (1 - r) * (1 - NWD) in pixels, and DFL; gains
@@ -10,32 +10,15 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.profiler import record_function
 
 from ..cfg.loss import LossConfig
 from ..nn.head import V10Detect
 from .assigner import Assignment, TaskAlignedAssigner, use_dense
-from .boxes import box_quality, xywh2xyxy
+from ..data.dataset import Targets
+from .boxes import box_quality
 
 COMPONENTS = ("box_o2m", "cls_o2m", "dfl_o2m", "box_o2o", "cls_o2o", "dfl_o2o")
-
-
-def pad_targets(targets: torch.Tensor, batch: int, size: tuple[int, int]) -> tuple[torch.Tensor, ...]:
-    """Collated ``(N, 6)`` batch, class, cx, cy, w, h (normalised) -> labels (B, M), xyxy pixels (B, M, 4), mask."""
-    h, w = size
-    counts = torch.bincount(targets[:, 0].long(), minlength=batch) if len(targets) else torch.zeros(batch, dtype=torch.long)
-    m = int(counts.max()) if len(targets) else 0
-    labels = torch.zeros(batch, m, dtype=torch.long, device=targets.device)
-    boxes = torch.zeros(batch, m, 4, device=targets.device)
-    mask = torch.zeros(batch, m, dtype=torch.bool, device=targets.device)
-    if m:
-        order = torch.argsort(targets[:, 0], stable=True)
-        t = targets[order]
-        bi = t[:, 0].long()
-        slot = torch.arange(len(t), device=t.device) - torch.cumsum(counts.to(t.device), 0)[bi] + counts.to(t.device)[bi]
-        labels[bi, slot] = t[:, 1].long()
-        boxes[bi, slot] = xywh2xyxy(t[:, 2:6] * t.new_tensor([w, h, w, h]))
-        mask[bi, slot] = True
-    return labels, boxes, mask
 
 
 def dfl_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -66,7 +49,8 @@ class BranchLoss:
 
     def _assign(self, scores: torch.Tensor, anchors: torch.Tensor, strides: torch.Tensor, pred: torch.Tensor,
                 *gt: torch.Tensor) -> Assignment:
-        return self.assigner(scores.detach().float().sigmoid(), pred.detach() * strides, anchors * strides, *gt)
+        with record_function("assigner"):  # a label for torch.profiler (benchmarks/profile_train.py); ~free otherwise
+            return self.assigner(scores.detach().float().sigmoid(), pred.detach() * strides, anchors * strides, *gt)
 
     def assign(self, feats: list[torch.Tensor], labels: torch.Tensor, gt_boxes: torch.Tensor, gt_mask: torch.Tensor
                ) -> Assignment:
@@ -106,7 +90,8 @@ class BranchLoss:
 class V10DetectionLoss:
     """Sum of the one-to-many (top-k 10) and one-to-one (top-k 1) branch losses.
 
-    ``__call__(outputs, targets, size)`` -> (loss to backpropagate, six detached components).
+    ``__call__(outputs, targets)`` -> (loss to backpropagate, six detached components); ``targets`` are the
+    loader's padded :class:`~fscfnet.data.dataset.Targets` (boxes in input pixels).
     """
 
     def __init__(self, model: torch.nn.Module, cfg: LossConfig = LossConfig(), dense: bool | None = None):
@@ -115,19 +100,15 @@ class V10DetectionLoss:
         self.one2many = BranchLoss(head, cfg, cfg.topk_one2many, dense)
         self.one2one = BranchLoss(head, cfg, cfg.topk_one2one, dense)
 
-    def assign(self, outputs: dict[str, list[torch.Tensor]], targets: torch.Tensor, size: tuple[int, int]
-               ) -> dict[str, Assignment]:
+    def assign(self, outputs: dict[str, list[torch.Tensor]], targets: Targets) -> dict[str, Assignment]:
         """Each branch's assignment for these outputs (for inspection; the loss computes the same)."""
-        b = outputs["one2many"][0].shape[0]
-        gt = pad_targets(targets.to(outputs["one2many"][0].device), b, size)
+        gt = targets.to(outputs["one2many"][0].device)
         return {"one2many": self.one2many.assign(outputs["one2many"], *gt),
                 "one2one": self.one2one.assign(outputs["one2one"], *gt)}
 
-    def __call__(self, outputs: dict[str, list[torch.Tensor]], targets: torch.Tensor, size: tuple[int, int]
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        b, device = outputs["one2many"][0].shape[0], outputs["one2many"][0].device
-        # padded on the CPU (where the loader's targets are), so their count needs no device synchronisation
-        labels, boxes, mask = (t.to(device, non_blocking=True) for t in pad_targets(targets.cpu(), b, size))
+    def __call__(self, outputs: dict[str, list[torch.Tensor]], targets: Targets) -> tuple[torch.Tensor, torch.Tensor]:
+        b = outputs["one2many"][0].shape[0]
+        labels, boxes, mask = targets.to(outputs["one2many"][0].device)  # padded on the CPU by the loader
         terms = [*self.one2many(outputs["one2many"], labels, boxes, mask),
                  *self.one2one(outputs["one2one"], labels, boxes, mask)]
         parts = torch.stack(terms)

@@ -23,6 +23,13 @@ from .checkpoint import file_kind, load_checkpoint, model_from_checkpoint
 META_KEY = "fscfnet"  # ONNX metadata_props key / TorchScript extra file holding the metadata JSON
 
 
+def model_input(images: torch.Tensor, device: torch.device, channels_last: bool = False) -> torch.Tensor:
+    """``(B, C, H, W)`` uint8 images -> the network's input: float in [0, 1] on ``device`` (channels-last when
+    asked: faster for PyTorch convolutions on the CPU). Training, validation and inference all prepare it here."""
+    x = images.to(device, non_blocking=True).float().div_(255)
+    return x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
 @dataclass
 class InferenceModel:
     """A loaded model and what inference needs to know about it."""

@@ -1,9 +1,9 @@
-"""Checkpoints (SPEC §8) — the one place that knows their format.
+"""Checkpoints (docs/design.md §8) — the one place that knows their format.
 
 A checkpoint is a dict of plain CPU data, loadable with ``torch.load(path, weights_only=True)`` on any machine
 and written atomically. Keys: ``format``, ``version``, ``model_yaml`` (the config dict), ``names``,
 ``state_dict`` (the EMA weights when training), ``train_args``, ``epoch`` (0-based, the last finished one),
-``best_fitness``, ``metrics``. ``last.pt`` adds what resuming needs (:data:`RESUME_KEYS`).
+``best_fitness``, ``metrics``. ``last.pt`` adds what resuming needs (:mod:`fscfnet.engine.state`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ from ..errors import UserError
 from ..utils.files import atomic_write
 
 FORMAT = "fscfnet-checkpoint"
-RESUME_KEYS = ("train_state_dict", "optimizer", "ema_updates", "scaler", "rng", "best_epoch", "best_metrics",
-               "last_step", "pending_grads", "finished")
 
 
 def to_cpu(obj: Any) -> Any:
@@ -39,16 +37,14 @@ def to_cpu(obj: Any) -> Any:
 
 def save_checkpoint(path: Path, model: torch.nn.Module, names: list[str], *, state_dict: dict | None = None,
                     train_args: dict | None = None, epoch: int = -1, best_fitness: float | None = None,
-                    metrics: dict | None = None, **resume_state: Any) -> Path:
-    """Write ``path`` atomically. ``state_dict`` defaults to the model's; ``resume_state`` holds optimizer etc."""
-    unknown = set(resume_state) - set(RESUME_KEYS)
-    if unknown:
-        raise ValueError(f"unknown checkpoint keys {sorted(unknown)}")
+                    metrics: dict | None = None, training: dict | None = None) -> Path:
+    """Write ``path`` atomically. ``state_dict`` (the weights inference uses) defaults to the model's;
+    ``training`` is :meth:`fscfnet.engine.state.TrainState.state_dict` for a ``last.pt``."""
     weights = state_dict if state_dict is not None else model.state_dict()
     ckpt = to_cpu({
         "format": FORMAT, "version": __version__, "model_yaml": dict(model.yaml), "names": list(names),
         "state_dict": weights, "train_args": dict(train_args or {}), "epoch": int(epoch),
-        "best_fitness": best_fitness, "metrics": dict(metrics or {}), **resume_state,
+        "best_fitness": best_fitness, "metrics": dict(metrics or {}), **(training or {}),
     })
     return atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
 
@@ -74,12 +70,6 @@ def load_resume_checkpoint(path: Path) -> dict:
     if "optimizer" not in ckpt:
         raise UserError(f"{path}: holds no training state (a best.pt?); resume from weights/last.pt")
     return ckpt
-
-
-def run_finished(ckpt: dict) -> bool:
-    """Whether the run that wrote ``last.pt`` ended: all epochs done, or stopped early by ``patience``."""
-    epochs = int(ckpt.get("train_args", {}).get("epochs") or 0)
-    return bool(ckpt.get("finished")) or (epochs > 0 and int(ckpt["epoch"]) + 1 >= epochs)
 
 
 def model_from_checkpoint(ckpt: dict) -> torch.nn.Module:

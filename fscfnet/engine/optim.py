@@ -4,7 +4,6 @@ nominal batch and the weight decay scaled to it."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -48,20 +47,12 @@ def optimizer_steps(epochs: int, images: int, cfg: TrainConfig) -> int:
     return epochs * math.ceil(images / max(cfg.batch, cfg.nbs))
 
 
-@dataclass(frozen=True)
-class OptimizerChoice:
-    name: str  # "SGD" or "AdamW"
-    lr0: float
-    auto: bool  # chosen by optimizer=auto
-
-
-def build_optimizer(model: nn.Module, cfg: TrainConfig, steps: int) -> tuple[torch.optim.Optimizer, OptimizerChoice]:
-    """The optimizer over :func:`param_groups` for a run of ``steps`` optimizer steps (``auto``: AdamW below
-    10,000 steps, SGD from there). ``momentum`` is SGD's momentum and AdamW's beta1."""
-    name, lr0 = cfg.resolve_optimizer(steps)
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer over :func:`param_groups`, as ``cfg`` resolved it (``optimizer`` SGD or AdamW and its
+    ``lr0``: :meth:`TrainConfig.resolve_optimizer`). ``momentum`` is SGD's momentum and AdamW's beta1."""
+    if cfg.optimizer not in ("SGD", "AdamW") or cfg.lr0 is None:
+        raise ValueError(f"build_optimizer needs a resolved optimizer and lr0, got {cfg.optimizer!r}, {cfg.lr0!r}")
     groups = param_groups(model, scaled_weight_decay(cfg))
-    if name == "SGD":
-        opt: torch.optim.Optimizer = torch.optim.SGD(groups, lr=lr0, momentum=cfg.momentum, nesterov=True)
-    else:
-        opt = torch.optim.AdamW(groups, lr=lr0, betas=(cfg.momentum, 0.999))
-    return opt, OptimizerChoice(name, lr0, cfg.optimizer == "auto")
+    if cfg.optimizer == "SGD":
+        return torch.optim.SGD(groups, lr=cfg.lr0, momentum=cfg.momentum, nesterov=True)
+    return torch.optim.AdamW(groups, lr=cfg.lr0, betas=(cfg.momentum, 0.999))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
@@ -24,7 +23,8 @@ from ..data.letterbox import Letterbox
 from ..data.sources import Frame, Source, iter_frames
 from ..errors import UserError
 from ..utils.cli import check_conf
-from .backends import InferenceModel
+from ..utils.timing import StageTimer
+from .backends import InferenceModel, model_input
 from .result import Result
 
 
@@ -68,23 +68,22 @@ class Predictor:
             yield from self._run(pending)
 
     def _run(self, frames: list[Frame]) -> list[Result]:
-        t0 = time.perf_counter()
-        lbs = [Letterbox(f.image.shape[:2], self.imgsz) for f in frames]
-        boxed = [lb(f.image) for lb, f in zip(lbs, frames)]
-        x = torch.from_numpy(np.stack(boxed)).permute(0, 3, 1, 2).float().div_(255)
-        x = x.contiguous(memory_format=torch.channels_last if self.model.channels_last else torch.contiguous_format)
-        t1 = time.perf_counter()
-        out = self.model(x).numpy()
-        t2 = time.perf_counter()
-        results = []
-        for det, f, lb in zip(out, frames, lbs):
-            hw = f.image.shape[:2]
-            det = lb.to_original(det[det[:, 4] >= self.conf])
-            results.append(Result(f.path, hw, det[:, :4], det[:, 4], det[:, 5].astype(int), self.model.names,
-                                  f.image if self.keep_images else None, f.frame, f.fps, rel=f.rel))
-        t3 = time.perf_counter()
+        timer = StageTimer()  # the model's backend returns CPU tensors: its work is done when it returns
+        with timer("preprocess"):
+            lbs = [Letterbox(f.image.shape[:2], self.imgsz) for f in frames]
+            boxed = torch.from_numpy(np.stack([lb(f.image) for lb, f in zip(lbs, frames)])).permute(0, 3, 1, 2)
+            x = model_input(boxed, torch.device("cpu"), self.model.channels_last)
+        with timer("inference"):
+            out = self.model(x).numpy()
+        with timer("postprocess"):
+            results = []
+            for det, f, lb in zip(out, frames, lbs):
+                det = lb.to_original(det[det[:, 4] >= self.conf])
+                results.append(Result(f.path, f.image.shape[:2], det[:, :4], det[:, 4], det[:, 5].astype(int),
+                                      self.model.names, f.image if self.keep_images else None, f.frame, f.fps,
+                                      rel=f.rel))
         n = len(frames)
-        speed = {"preprocess": 1e3 * (t1 - t0) / n, "inference": 1e3 * (t2 - t1) / n, "postprocess": 1e3 * (t3 - t2) / n}
+        speed = {k: v for k, v in timer.ms_per(n).items() if k != "total"}
         for r in results:
             r.speed = dict(speed)
         self.stats.images += n

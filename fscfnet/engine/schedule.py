@@ -21,7 +21,7 @@ MIN_WARMUP_ITERS = 100
 
 
 @dataclass(frozen=True)
-class Point:
+class SchedulePoint:
     """Settings for one iteration: learning rate per parameter group (bias, norm, weight), momentum / beta1,
     and how many batches one optimizer step accumulates."""
 
@@ -44,9 +44,10 @@ class Schedule:
     nbs: int
 
     @classmethod
-    def from_config(cls, cfg: TrainConfig, lr0: float, epochs: int, batches_per_epoch: int) -> "Schedule":
+    def from_config(cls, cfg: TrainConfig, batches_per_epoch: int) -> "Schedule":
+        """The schedule of a resolved config (``lr0`` and ``epochs`` set: :class:`fscfnet.engine.plan.TrainPlan`)."""
         warmup = max(round(cfg.warmup_epochs * batches_per_epoch), MIN_WARMUP_ITERS) if cfg.warmup_epochs > 0 else -1
-        return cls(lr0, cfg.lrf, epochs, cfg.schedule, warmup, cfg.warmup_bias_lr, cfg.warmup_momentum,
+        return cls(cfg.lr0, cfg.lrf, cfg.epochs, cfg.schedule, warmup, cfg.warmup_bias_lr, cfg.warmup_momentum,
                    cfg.momentum, cfg.batch, cfg.nbs)
 
     def factor(self, epoch: int) -> float:
@@ -55,18 +56,18 @@ class Schedule:
             return ((1 - math.cos(epoch * math.pi / self.epochs)) / 2) * (self.lrf - 1) + 1
         return (1 - epoch / self.epochs) * (1 - self.lrf) + self.lrf
 
-    def __call__(self, it: int, epoch: int) -> Point:
+    def __call__(self, it: int, epoch: int) -> SchedulePoint:
         """Settings for global iteration ``it`` (batches since the run began) in ``epoch``."""
         lr = self.lr0 * self.factor(epoch)
         if it > self.warmup:
-            return Point((lr, lr, lr), self.momentum, accumulation(self.batch, self.nbs))
+            return SchedulePoint((lr, lr, lr), self.momentum, accumulation(self.batch, self.nbs))
         ramp = [0, self.warmup]
         bias_lr, other_lr = (float(np.interp(it, ramp, [start, lr])) for start in (self.warmup_bias_lr, 0.0))
-        return Point((bias_lr, other_lr, other_lr), float(np.interp(it, ramp, [self.warmup_momentum, self.momentum])),
+        return SchedulePoint((bias_lr, other_lr, other_lr), float(np.interp(it, ramp, [self.warmup_momentum, self.momentum])),
                      max(1, int(np.interp(it, ramp, [1, self.nbs / self.batch]).round())))
 
 
-def apply(optimizer: torch.optim.Optimizer, point: Point) -> None:
+def apply(optimizer: torch.optim.Optimizer, point: SchedulePoint) -> None:
     """Set the learning rates and momentum / beta1 of :func:`fscfnet.engine.optim.param_groups`' three groups."""
     for group, lr in zip(optimizer.param_groups, point.lrs):
         group["lr"] = lr

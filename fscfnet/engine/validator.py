@@ -4,7 +4,6 @@ eval mode, detections mapped back to original pixels, metrics (fscfnet.metrics) 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -19,9 +18,9 @@ from ..errors import UserError
 from ..metrics import AP_FLOOR, DEFAULT_CONF, Metrics, evaluate, operating_point, pdfa_curve
 from ..utils.cli import check_conf
 from ..utils.files import write_json
-from ..utils.timing import sync
+from ..utils.timing import StageTimer
 from ..utils.plots import plot_f1_curve, plot_pdfa_curve, plot_pr_curve
-from .backends import InferenceModel
+from .backends import InferenceModel, model_input
 
 
 @dataclass
@@ -33,7 +32,7 @@ class Validation:
     imgsz: int | None = None
 
     def metrics_dict(self) -> dict:
-        """The keys of ``metrics.json`` (SPEC §7), then ``at_conf`` when the operating point was evaluated."""
+        """The keys of ``metrics.json`` (docs/design.md §7), then ``at_conf`` when the operating point was evaluated."""
         d = self.metrics.as_dict()
         at_conf = d.pop("at_conf", None)
         return {**d, "ms_per_image": self.ms["total"], **({"at_conf": at_conf} if at_conf is not None else {})}
@@ -51,30 +50,21 @@ def validate(model: torch.nn.Module | InferenceModel, data: IRSTDDataset | DataL
     was_training = getattr(model, "training", False)
     if isinstance(model, torch.nn.Module):
         model.eval()
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
     preds: list[np.ndarray] = []
-    t_pre = t_inf = t_post = 0.0
+    timer = StageTimer(device)
     loader = data if isinstance(data, DataLoader) else build_dataloader(data, batch_size, workers, shuffle=False)
     dataset = loader.dataset
     for images, _, metas in loader:
-        t0 = time.perf_counter()
-        x = images.to(device, non_blocking=True).float().div_(255).contiguous(memory_format=fmt)
-        sync(device)
-        t1 = time.perf_counter()
-        out = model(x)
-        sync(device)
-        t2 = time.perf_counter()
-        out = out.float().cpu().numpy()
-        for det, meta in zip(out, metas):
-            det = det[det[:, 4] >= conf]
-            preds.append(meta.letterbox.to_original(det))
-        t3 = time.perf_counter()
-        t_pre, t_inf, t_post = t_pre + t1 - t0, t_inf + t2 - t1, t_post + t3 - t2
+        with timer("preprocess"):
+            x = model_input(images, device, channels_last)
+        with timer("inference"):
+            out = model(x)
+        with timer("postprocess"):
+            out = out.float().cpu().numpy()
+            preds += [meta.letterbox.to_original(det[det[:, 4] >= conf]) for det, meta in zip(out, metas)]
     if isinstance(model, torch.nn.Module):
         model.train(was_training)
-    n = max(len(dataset), 1)
-    ms = {"preprocess": 1e3 * t_pre / n, "inference": 1e3 * t_inf / n, "postprocess": 1e3 * t_post / n}
-    ms["total"] = sum(ms.values())
+    ms = timer.ms_per(len(dataset))
     metrics = evaluate(preds, original_targets(dataset), [tuple(s) for s in dataset.shapes])
     return Validation(metrics, preds, [Path(p).stem for p in dataset.paths], ms)
 

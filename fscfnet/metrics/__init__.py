@@ -1,4 +1,4 @@
-"""Detection metrics (SPEC §6) and ``python -m fscfnet.metrics`` for any detector's COCO-format results."""
+"""Detection metrics (docs/design.md §6) and ``python -m fscfnet.metrics`` for any detector's COCO-format results."""
 
 from .detection import (AP_FLOOR, DEFAULT_CONF, DEFINITIONS, PDFA_THRESHOLDS, Metrics, OperatingPoint, evaluate,
                         format_table, operating_point, pdfa_curve)

@@ -1,4 +1,4 @@
-"""Score any detector's COCO-format results under this project's protocol (SPEC §6).
+"""Score any detector's COCO-format results under this project's protocol (docs/design.md §6).
 
     python -m fscfnet.metrics --data NUAA-SIRST --split test --pred predictions.json [--conf 0.25] [--out metrics.json]
 

@@ -1,4 +1,4 @@
-"""Detection metrics over a split (SPEC §6): AP50, AP50:95 (COCO protocol), P/R/F1 at the F1-maximising
+"""Detection metrics over a split (docs/design.md §6): AP50, AP50:95 (COCO protocol), P/R/F1 at the F1-maximising
 confidence, Pd/Fa, and the segmentation literature's centroid-based Pd_c/Fa_c; the same at a chosen confidence
 (:class:`OperatingPoint`, with false alarms per image and per megapixel) and over a grid of confidences (the
 Pd-Fa curve, :func:`pdfa_curve`).
@@ -196,7 +196,7 @@ class Metrics:
     at_conf: OperatingPoint | None = None
 
     def as_dict(self) -> dict:
-        """``metrics.json``'s keys (SPEC §7), NaN as ``None``; plus ``at_conf`` when an operating point was asked."""
+        """``metrics.json``'s keys (docs/design.md §7), NaN as ``None``; plus ``at_conf`` when an operating point was asked."""
         d = _nan_to_none({f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("curves", "at_conf")})
         if self.at_conf is not None:
             d["at_conf"] = self.at_conf.as_dict()

@@ -1,4 +1,4 @@
-"""ACA (asymmetric cross-attention) and ConvACA, the "CBS -> ACA" of stage 2 (SPEC §3)."""
+"""ACA (asymmetric cross-attention) and ConvACA, the "CBS -> ACA" of stage 2 (docs/design.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""FSConv: frequency-spatial convolution (SPEC §3), with a one-level Haar DWT done as a fixed stride-2 conv."""
+"""FSConv: frequency-spatial convolution (docs/design.md §3), with a one-level Haar DWT done as a fixed stride-2 conv."""
 
 from __future__ import annotations
 

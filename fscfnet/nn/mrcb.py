@@ -1,4 +1,4 @@
-"""MRCB: C2f with a multi-receptive-field RFBlock branch (SPEC §3)."""
+"""MRCB: C2f with a multi-receptive-field RFBlock branch (docs/design.md §3)."""
 
 from __future__ import annotations
 

@@ -63,8 +63,9 @@ def draw_boxes(img: np.ndarray, boxes: np.ndarray, classes: np.ndarray, scores: 
     return out
 
 
-def plot_batch(images: torch.Tensor, targets: torch.Tensor, path: Path, max_images: int = 16) -> Path:
-    """A grid of a collated batch (``(B, C, S, S)`` uint8, targets ``(N, 6)`` batch, class, cx, cy, w, h) as JPEG."""
+def plot_batch(images: torch.Tensor, targets: tuple[torch.Tensor, ...], path: Path, max_images: int = 16) -> Path:
+    """A grid of a collated batch as JPEG: ``(B, C, S, S)`` uint8 images and their padded targets (labels (B, M),
+    boxes (B, M, 4) x1, y1, x2, y2 in input pixels, mask (B, M))."""
     n = min(len(images), max_images)
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
@@ -73,10 +74,9 @@ def plot_batch(images: torch.Tensor, targets: torch.Tensor, path: Path, max_imag
     for i in range(n):
         img = images[i].permute(1, 2, 0).cpu().numpy()
         img = np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
-        t = targets[targets[:, 0] == i].cpu().numpy()
-        xyxy = np.concatenate([t[:, 2:4] - t[:, 4:6] / 2, t[:, 2:4] + t[:, 4:6] / 2], 1) * s
+        labels, boxes, mask = (t[i].cpu().numpy() for t in targets)
         r, c = divmod(i, cols)
-        grid[r * s:(r + 1) * s, c * s:(c + 1) * s] = draw_boxes(img, xyxy, t[:, 1])
+        grid[r * s:(r + 1) * s, c * s:(c + 1) * s] = draw_boxes(img, boxes[mask], labels[mask])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
@@ -141,28 +141,5 @@ def plot_pdfa_curve(curve: dict, at_conf: dict | None, path: Path) -> Path:
         right.set_yscale("log")
     right.set(xlim=(0, 1), xlabel="confidence threshold", ylabel="false alarms per image",
               title=f"False alarms ({curve['images']} images, {curve['megapixels']:.3g} Mpix)")
-    fig.tight_layout()
-    return save_figure(fig, path)
-
-
-def plot_comparison(summary: list[dict], path: Path, metrics: tuple[str, ...] = ("ap50", "ap50_95", "f1")) -> Path:
-    """Grouped bars with error bars (± sample std over seeds): one panel per dataset, one group per model, one bar
-    per metric (``summary`` as :func:`fscfnet.experiments_table.summarize` returns it)."""
-    datasets = list(dict.fromkeys(r["data"] for r in summary))
-    fig = Figure(figsize=(max(6.0, 1.6 * len(summary) / max(len(datasets), 1) * len(datasets) + 2), 4))
-    axes = np.atleast_1d(fig.subplots(1, len(datasets), sharey=True))
-    width = 0.8 / len(metrics)
-    for ax, data in zip(axes, datasets):
-        sub = [r for r in summary if r["data"] == data]
-        x = np.arange(len(sub))
-        for j, m in enumerate(metrics):
-            vals = [r["best"][m]["mean"] if r["best"][m]["n"] else 0.0 for r in sub]
-            err = [r["best"][m]["std"] if r["best"][m]["n"] > 1 else 0.0 for r in sub]
-            bars = ax.bar(x + (j - (len(metrics) - 1) / 2) * width, vals, width, yerr=err, capsize=2, label=m)
-            ax.bar_label(bars, fmt="%.2f", fontsize=6)
-        ax.set_xticks(x, [f"{r['model']} (n={len(r['seeds'])})" for r in sub], rotation=30, ha="right", fontsize=8)
-        ax.set_title(data, fontsize=10)
-        ax.set_ylim(0, 1)
-    axes[0].legend(fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import torch
 
@@ -48,6 +49,27 @@ def time_rounds(runs: dict[str, tuple[Callable[[torch.Tensor], object], torch.Te
             fn, x = runs[name]
             times[name] += time_forward(fn, x, iters, warmup)
     return times
+
+
+class StageTimer:
+    """Seconds spent per stage of a loop (preprocess, inference, postprocess), summed over iterations;
+    ``with timer("inference"): ...`` times one stage, ``device``'s queued work included (CUDA synchronised)."""
+
+    def __init__(self, device: torch.device | None = None, stages: tuple[str, ...] = ("preprocess", "inference",
+                                                                                      "postprocess")):
+        self.device, self.seconds = device, dict.fromkeys(stages, 0.0)
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        t = time.perf_counter()
+        yield
+        sync(self.device)
+        self.seconds[stage] += time.perf_counter() - t
+
+    def ms_per(self, n: int) -> dict[str, float]:
+        """Milliseconds per item over ``n`` items, per stage and in ``total``."""
+        ms = {k: 1e3 * v / max(n, 1) for k, v in self.seconds.items()}
+        return {**ms, "total": sum(ms.values())}
 
 
 def stats(times: list[float]) -> dict[str, float]:

@@ -1,49 +1,39 @@
-"""Train and validate every (dataset, model) pair of an experiment, resumably, and tabulate the results.
+"""The experiment runner: train and validate every (dataset, model, seed) run, resumably, and report.
 
-    python -m fscfnet.experiments --models yolov10n fscfnet --data NUAA-SIRST --epochs 100 --imgsz 320 \\
-        --seeds 0 1 2 --baseline yolov10n --name nuaa_320_seeds
-
-Each (dataset, model, seed) trains in ``runs/experiments/NAME/<dataset>/<model>/seed<N>/`` (a normal train.py run
-directory). A run whose ``done.json`` exists is skipped; one with ``weights/last.pt`` resumes from it (or, when
-its training had finished, is only validated); run the same command again after an interruption and only
-unfinished work is done. When every run is done, ``results.md`` (per model: mean ± sample standard deviation over
-the seeds of best.pt's metrics in the paper's column order, and of the last epoch's; against ``--baseline`` the
-paired per-seed differences and how many seeds favour each model), ``results.json`` (every run, the summary and
-provenance) and ``comparison.png`` (error bars) are written in ``runs/experiments/NAME/``. ``--report`` trains
-nothing and writes the same three files from the runs finished so far, marked interim, with the missing runs named.
+Each run trains in ``<project>/<name>/<dataset>/<model>/seed<N>/`` (a normal train.py run folder). A run whose
+``done.json`` exists is skipped; one with ``weights/last.pt`` resumes from it (or, when its training had
+finished, is only validated); running the same command again after an interruption does only unfinished work.
 """
+
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import statistics
-import sys
 from pathlib import Path
 from typing import Callable
 
 import yaml
 
-from .cfg import resolve_model
-from .cfg.data import load_data_config
-from .data import open_dataset
-from .data.labels import read_index
-from .engine.backends import load_inference_model
-from .cfg.train import load_train_config
-from .engine.trainer import Trainer
-from .engine.validator import validate_model
-from .errors import UserError
-from .nn.summary import count_gflops, count_params
-from .engine.checkpoint import load_checkpoint, run_finished
-from .utils.cli import run_cli
-from .cfg.schema import parse_overrides
-from .utils.device import select_device
-from .utils.files import atomic_write_text, write_json
-from .utils.plots import plot_comparison
-from .utils.provenance import provenance
-from .experiments_table import METRICS, format_results, summarize
-from .engine.run_dir import RunFiles, read_rows
+from ..cfg import resolve_model
+from ..cfg.data import load_data_config
+from ..cfg.train import load_train_config
+from ..data import open_dataset
+from ..data.labels import read_index
+from ..engine.backends import load_inference_model
+from ..engine.checkpoint import load_checkpoint
+from ..engine.run_dir import RunFiles, read_rows
+from ..engine.state import run_finished
+from ..engine.trainer import Trainer
+from ..engine.validator import validate_model
+from ..errors import UserError
+from ..nn.summary import count_gflops, count_params
+from ..utils.device import select_device
+from ..utils.files import atomic_write_text, write_json
+from ..utils.provenance import provenance
+from .report import write_report
+from .statistics import METRICS
 
 PLAN_KEYS = ("epochs", "imgsz", "batch", "settings")  # what must not change when an experiment resumes
 REPORT_KEYS = ("models", "data", "seeds")  # --report also needs these to match: it tables exactly the recorded plan
@@ -101,7 +91,7 @@ def run_label(data_name: str, model_stem: str, seed: int) -> str:
     return f"{data_name}/{model_stem}/seed{seed}"
 
 
-def run_pair(root: Path, data: str, model: str, seed: int, plan: dict, device: str, workers: int | None,
+def run_one(root: Path, data: str, model: str, seed: int, plan: dict, device: str, workers: int | None,
              log: Callable[[str], None] = print) -> dict:
     """Train (or resume, or only validate, or skip) one (dataset, model, seed) run; returns its row (done.json)."""
     cfg_path = model_config(model)
@@ -168,49 +158,6 @@ def run_experiments(models: list[str], datasets: list[str], epochs: int, imgsz: 
         if not rows:
             raise UserError(f"--report: no run of {root} has finished yet (no done.json)")
     else:
-        rows, missing = [run_pair(root, *k, plan, device, workers, log) for k in keys], []
-    summary = summarize(rows, baseline)
-    write_json(root / "results.json", {"plan": plan, "baseline": baseline, "provenance": provenance(),
-                                       "missing": missing, "summary": summary, "runs": rows})
-    atomic_write_text(root / "results.md", format_results(rows, plan, baseline, missing))
-    plot_comparison(summary, root / "comparison.png")
-    log(f"results in {root / 'results.md'}")
+        rows, missing = [run_one(root, *k, plan, device, workers, log) for k in keys], []
+    log(f"results in {write_report(root, rows, plan, baseline, missing)}")
     return rows
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="python -m fscfnet.experiments", description=__doc__.split("\n")[0],
-                                 epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", nargs="+", default=["yolov10n", "fscfnet-aca", "fscfnet-mrcb", "fscfnet-fsconv", "fscfnet"],
-                    help="model config names in cfg/models or YAML paths (default: the paper's ablation)")
-    ap.add_argument("--data", nargs="+", default=["NUAA-SIRST"], help="dataset names or YAMLs")
-    ap.add_argument("--epochs", type=int, default=100)
-    ap.add_argument("--imgsz", type=int, default=640)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed (default 0)")
-    ap.add_argument("--baseline", default=None, help="a --models entry: report paired per-seed differences against it")
-    ap.add_argument("--workers", type=int, default=None, help="loader processes (default: min(8, CPUs))")
-    ap.add_argument("--device", default="auto", help="auto, cpu, cuda, or a CUDA index such as 0")
-    ap.add_argument("--project", type=Path, default=Path("runs/experiments"))
-    ap.add_argument("--name", default="exp", help="experiment folder; the same name resumes it")
-    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                    help="other training settings for every run, e.g. optimizer=SGD loss.nwd_ratio=1.0")
-    ap.add_argument("--report", action="store_true",
-                    help="train nothing: tabulate the runs finished so far (interim results; names those missing)")
-    return ap.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-
-    def go() -> None:
-        run_experiments(args.models, args.data, args.epochs, args.imgsz, args.batch, args.seeds,
-                        parse_overrides(args.set), args.device, args.workers, args.project, args.name, args.baseline,
-                        report=args.report)
-
-    return run_cli(go, interrupted="interrupted: run the same command again to resume (finished runs are skipped)",
-                   sigterm_as_interrupt=True)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
