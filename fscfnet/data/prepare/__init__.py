@@ -1,0 +1,8 @@
+"""Convert an upstream IRSTD dataset (masks, Pascal VOC or COCO annotations) to the project's layout:
+``python -m fscfnet.data.prepare SRC --dst datasets/NAME`` (:mod:`.run`), one class per format (:mod:`.formats`),
+the upstream split files (:mod:`.splits`)."""
+
+from .formats import FORMATS, UpstreamSource, find_source
+from .run import LABEL_FORMATS, format_summary, main, prepare
+
+__all__ = ["FORMATS", "LABEL_FORMATS", "UpstreamSource", "find_source", "format_summary", "main", "prepare"]
