@@ -37,7 +37,7 @@ class TrainConfig:
     weight_decay: float = 5e-4  # scaled by batch * accumulate / nbs
     warmup_epochs: float = 3.0
     warmup_momentum: float = 0.8  # SGD momentum / Adam beta1 at the first iteration
-    warmup_bias_lr: float = 0.1  # AdamW too: 0 (Ultralytics' AdamW choice) started slower over 3 seeds, see README
+    warmup_bias_lr: float = 0.1  # AdamW too: Ultralytics' 0 for AdamW starts slower (docs/results.md, warmup study)
     nbs: int = 64  # nominal batch size: gradients accumulate up to it
     ema: bool = True
     clip_grad: float = 10.0

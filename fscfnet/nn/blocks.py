@@ -33,11 +33,11 @@ def autopad(k: int | tuple[int, int], d: int = 1) -> int | list[int]:
 class GroupSumConv2d(nn.Conv2d):
     """A grouped conv with one output channel per group, computed as depthwise conv + sum over each group.
 
-    Same parameters (and state-dict layout) as ``nn.Conv2d(c1, c2, k, groups=c2)``; on CPU oneDNN runs this
-    shape slowly: for ACA's 3x3 value conv (64 -> 32, 80x80) the depthwise form measured 165 us vs 535 us
-    (inference) and 2.5 ms vs 4.5 ms (forward + backward). Used by :class:`Conv` for square kernels >= 3,
-    where it measured faster; 1x3/3x1 kernels train faster as plain grouped convs. On other devices it runs as
-    the plain grouped conv (``benchmarks/gpu_check.sh`` times both forms on CUDA).
+    Same parameters (and state-dict layout) as ``nn.Conv2d(c1, c2, k, groups=c2)``. Why: oneDNN runs grouped
+    convs with one output per group slowly on the CPU, and the depthwise form is faster there for square kernels
+    >= 3 (where :class:`Conv` uses it; 1x3/3x1 kernels train faster as plain grouped convs; docs/benchmarks.md
+    has the timings). On other devices it runs as the plain grouped conv (``benchmarks/gpu_check.sh`` times both
+    forms on CUDA).
     """
 
     @staticmethod
@@ -46,7 +46,7 @@ class GroupSumConv2d(nn.Conv2d):
         return 1 < g == c2 < c1 and square >= 3
 
     def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        if x.device.type != "cpu":  # measured on CPU only; elsewhere the library's grouped conv (same weights)
+        if x.device.type != "cpu":  # the CPU's workaround only; elsewhere the library's grouped conv (same weights)
             return super()._conv_forward(x, weight, bias)
         c = self.in_channels
         y = nn.functional.conv2d(x, weight.reshape(c, 1, *self.kernel_size), None, self.stride, self.padding,

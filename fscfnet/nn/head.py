@@ -24,8 +24,8 @@ class DFL(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         prob = x.unflatten(-1, (4, self.reg_max)).softmax(-1)
         # type_as, not .to(prob.dtype): a trace records it as an op, so a graph traced in fp32 also runs in fp16.
-        # A matmul (the loss's arithmetic since the first version): decode outside autocast, as the engine does,
-        # since autocast would run it in fp16/bf16 (boxes off by up to ~2 px at stride 32)
+        # Decode outside autocast, as the engine does: autocast would run this matmul in fp16/bf16, which moves
+        # boxes by up to ~2 px at stride 32
         return prob @ self.proj.type_as(prob)
 
 

@@ -72,7 +72,3 @@ class DetectionModel(nn.Module):
             if m is not self and isinstance(m, Fusable):
                 m.fuse()
         return self.eval()
-
-    @property
-    def is_fused(self) -> bool:
-        return not any(isinstance(m, nn.BatchNorm2d) for m in self.modules())
