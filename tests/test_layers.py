@@ -20,8 +20,8 @@ LAYERS = {
     "nn": 3, "data": 3,
     "detection": 4, "metrics": 4,
     "engine": 5,
-    "export": 6, "experiments_table": 6,
-    "api": 7, "bench": 7, "experiments": 7,
+    "export": 6, "experiments": 7,
+    "api": 7, "bench": 7,
     "commands": 8,
     "__main__": 9,
     "fscfnet": 10,  # the root __init__: re-exports for users, imported by no module of the package
