@@ -1,9 +1,11 @@
 """Dataset configs: ``--data NAME`` (cfg/datasets/NAME.yaml) or ``--data path.yaml``. Loading a config reads
 and checks it, nothing more: a generated dataset (``generate: demo``) is built by
-:func:`fscfnet.data.ensure_dataset`, which every reader of the data calls."""
+:func:`fscfnet.data.ensure_dataset`, which every reader of the data calls; a dataset with a ``download:`` section
+is fetched only on request (``fscfnet prepare --download NAME``, :mod:`fscfnet.data.download`)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +17,40 @@ from .schema import did_you_mean, from_dict
 
 SPLITS = ("train", "test")
 GENERATORS = ("demo",)  # datasets built on first use by fscfnet.data.ensure_dataset
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class DownloadConfig:
+    """Where a dataset's upstream archive comes from and how to check it (the ``download:`` section); used by
+    :func:`fscfnet.data.download.download_dataset`."""
+
+    urls: list  # archives (zip or tar.*), tried in order
+    sha256: str | None = None  # checksum of the archive, where one is published
+    images: int | None = None  # structure check after unpacking: image files in images/ (or IRSTD1k_Img/) ...
+    masks: int | None = None  # ... and masks in masks/ (or IRSTD1k_Label/)
+    folder: str | None = None  # name (glob) of the dataset folder, when an archive holds several datasets
+    files: dict = field(default_factory=dict)  # {path in the dataset folder: URL}: files the archive lacks
+    format: str = "masks"  # annotation format, as prepare --format
+    manual: list = field(default_factory=list)  # pages to fetch it from by hand (named when a download fails)
+
+
+def _download_config(raw: object, where: str) -> DownloadConfig:
+    """The ``download:`` section, typed; refused (one line naming ``where``) when unknown keys, no http(s) URL, a
+    malformed checksum or nothing to verify the archive with make it unusable."""
+    d = from_dict(DownloadConfig, raw, where)
+    urls = list(d.urls) + list(d.files.values())
+    if not d.urls or not all(isinstance(u, str) and u.startswith(("http://", "https://")) for u in urls):
+        raise UserError(f"{where}: 'urls' (and the values of 'files') must be http:// or https:// URLs")
+    if not all(isinstance(k, str) and not Path(k).is_absolute() and ".." not in Path(k).parts for k in d.files):
+        raise UserError(f"{where}: the keys of 'files' must be relative paths inside the dataset folder")
+    if d.sha256 is not None and not SHA256_HEX.fullmatch(d.sha256):
+        raise UserError(f"{where}: sha256 must be 64 lowercase hex digits, got {d.sha256!r}")
+    if d.sha256 is None and d.images is None:
+        raise UserError(f"{where}: give 'sha256' or the expected 'images' count, so the download can be verified")
+    if any(n is not None and n <= 0 for n in (d.images, d.masks)):
+        raise UserError(f"{where}: 'images' and 'masks' must be positive counts")
+    return d
 
 
 @dataclass(frozen=True)
@@ -28,6 +64,7 @@ class DataConfig:
     generate: str | None = None  # "demo": build the synthetic set when the root is missing
     imgsz: int | None = None  # training size this dataset suggests (train.py uses it when --imgsz is not given)
     epochs: int | None = None  # likewise for --epochs
+    download: DownloadConfig | None = None  # upstream archive: fscfnet prepare --download NAME fetches it
     source: str = ""  # the YAML this came from (set by load_data_config)
 
     @property
@@ -43,11 +80,22 @@ class DataConfig:
     def name(self) -> str:
         return Path(self.path).name
 
+    @property
+    def ref(self) -> str:
+        """How the command line names this dataset: the shipped name, else the YAML path."""
+        src = Path(self.source)
+        return src.stem if self.source and src.parent == DATASET_CONFIGS_DIR else (self.source or self.path)
+
     def require_root(self) -> None:
-        """Raise :class:`DatasetError` (what to do included) when the dataset folder is missing."""
-        if not self.root.is_dir():
-            raise DatasetError(f"{self.source or self.path}: dataset folder {self.root} does not exist; prepare it "
-                               f"with python -m fscfnet.data.prepare SRC --dst {self.root}")
+        """Raise :class:`DatasetError` (what to do included) when the dataset folder is missing: download it
+        (when the config says where from; never done unasked), or prepare it from a copy."""
+        if self.root.is_dir():
+            return
+        where = f"{self.source or self.path}: dataset folder {self.root} does not exist"
+        if self.download is not None:
+            raise DatasetError(f"{where}; download and prepare it with: fscfnet prepare --download {self.ref} "
+                               f"(or from a copy you have: fscfnet prepare SRC --dst {self.root})")
+        raise DatasetError(f"{where}; prepare it with python -m fscfnet.data.prepare SRC --dst {self.root}")
 
     def index_file(self, split: str) -> Path:
         if split not in SPLITS:
@@ -55,9 +103,10 @@ class DataConfig:
         return self.root / getattr(self, split)
 
 
-def load_data_config(data: str | Path) -> DataConfig:
+def load_data_config(data: str | Path, require_root: bool = True) -> DataConfig:
     """Resolve ``data`` (a built-in name or a YAML path) to a config. A dataset folder that is missing is an
-    error, except for a generated dataset (built by :func:`fscfnet.data.ensure_dataset`)."""
+    error (unless ``require_root`` is false: ``prepare --download`` is about to make it), except for a generated
+    dataset (built by :func:`fscfnet.data.ensure_dataset`)."""
     path = Path(data)
     if path.suffix not in (".yaml", ".yml"):
         if str(data) not in dataset_names():
@@ -70,11 +119,16 @@ def load_data_config(data: str | Path) -> DataConfig:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise UserError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
-    cfg = from_dict(DataConfig, {**(raw or {}), "source": str(path)}, str(path))
+    if not isinstance(raw, (dict, type(None))):
+        raise UserError(f"{path}: expected a mapping of keys to values, got {type(raw).__name__}")
+    raw = {**(raw or {}), "source": str(path)}
+    if raw.get("download") is not None:
+        raw["download"] = _download_config(raw["download"], f"{path}: download")
+    cfg = from_dict(DataConfig, raw, str(path))
     if not cfg.names or not all(isinstance(n, str) for n in cfg.names):
         raise UserError(f"{path}: 'names' must be a non-empty list of class names")
     if cfg.generate is not None and cfg.generate not in GENERATORS:
         raise UserError(f"{path}: generate: {cfg.generate!r} is not a known generator (only {', '.join(GENERATORS)})")
-    if cfg.generate is None:
+    if cfg.generate is None and require_root:
         cfg.require_root()
     return cfg

@@ -17,8 +17,9 @@ def open_dataset(data: str | Path | DataConfig) -> DataConfig:
 
 def ensure_dataset(cfg: DataConfig) -> DataConfig:
     """Make ``cfg``'s dataset folder ready to read: build a generated set (``generate: demo``) when it is missing,
-    and fail with what to do when the folder is absent. Every reader of a dataset calls this once (rank 0 first
-    under DDP); loading the config alone never writes anything."""
+    and fail with what to do when the folder is absent (for a config with a ``download:`` section: run
+    ``fscfnet prepare --download NAME``; nothing is downloaded unasked). Every reader of a dataset calls this once
+    (rank 0 first under DDP); loading the config alone never writes anything."""
     if cfg.generate == "demo" and not cfg.root.is_dir():
         print(f"generating the synthetic demo dataset in {cfg.root} (seed 0) ...")
         generate_demo(cfg.root, seed=0)
