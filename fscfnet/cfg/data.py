@@ -1,7 +1,7 @@
 """Dataset configs: ``--data NAME`` (cfg/datasets/NAME.yaml) or ``--data path.yaml``. Loading a config reads
 and checks it, nothing more: a generated dataset (``generate: demo``) is built by
 :func:`fscfnet.data.ensure_dataset`, which every reader of the data calls; a dataset with a ``download:`` section
-is fetched only on request (``fscfnet prepare --download NAME``, :mod:`fscfnet.data.download`)."""
+is fetched only on request (``fscfnet prepare --download NAME``, :mod:`fscfnet.data.prepare.download`)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 @dataclass(frozen=True)
 class DownloadConfig:
     """Where a dataset's upstream archive comes from and how to check it (the ``download:`` section); used by
-    :func:`fscfnet.data.download.download_dataset`."""
+    :func:`fscfnet.data.prepare.download.download_dataset`."""
 
     urls: list  # archives (zip or tar.*), tried in order
     sha256: str | None = None  # checksum of the archive, where one is published

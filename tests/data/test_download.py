@@ -1,4 +1,4 @@
-"""Datasets that fetch themselves (fscfnet.data.download): a local HTTP server with Range support serves a tiny
+"""Datasets that fetch themselves (fscfnet.data.prepare.download): a local HTTP server with Range support serves a tiny
 fake dataset archive; download + prepare, resuming an interrupted download, refusing a bad archive, offline."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 
 from fscfnet.cfg.data import load_data_config
 from fscfnet.data import IRSTDDataset, open_dataset, read_yolo_labels
-from fscfnet.data.download import download_dataset, fetch, verify_sha256
+from fscfnet.data.prepare.download import download_dataset, fetch, verify_sha256
 from fscfnet.data.prepare import main as prepare_main
 from fscfnet.errors import DatasetError, UserError
 

@@ -1,5 +1,5 @@
-"""``python -m fscfnet.data.prepare SRC [--dst ...]``: see :mod:`fscfnet.data.prepare.run`."""
+"""``python -m fscfnet.data.prepare SRC [--dst ...]``: see :mod:`fscfnet.data.prepare.cli`."""
 
-from .run import main
+from .cli import main
 
 raise SystemExit(main())

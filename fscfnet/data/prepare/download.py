@@ -1,6 +1,6 @@
 """Datasets that fetch themselves: ``fscfnet prepare --download NAME`` downloads the archive that the dataset
 config's ``download:`` section names, verifies it (its sha256, else the image and mask counts once unpacked),
-unpacks it into a temporary folder beside the destination and runs :func:`fscfnet.data.prepare.prepare` into
+unpacks it into a temporary folder beside the destination and runs :func:`fscfnet.data.prepare.run.prepare` into
 ``datasets/NAME``. Nothing is downloaded unasked: a reader that finds the folder missing says to run this.
 
 Only the standard library touches the network (urllib). A partial download is kept beside the destination as
@@ -28,12 +28,12 @@ from typing import Callable
 
 from tqdm import tqdm
 
-from ..cfg.data import DataConfig, load_data_config
-from ..errors import DatasetError, UserError
-from ..utils.files import temp_dir_beside
-from .images import image_files
-from .prepare import LABEL_FORMATS, prepare
-from .prepare.splits import first_dir
+from ...cfg.data import DataConfig, load_data_config
+from ...errors import DatasetError, UserError
+from ...utils.files import temp_dir_beside
+from ..images import image_files
+from .run import LABEL_FORMATS, prepare
+from .splits import first_dir
 
 CHUNK = 1 << 16
 TIMEOUT_S = 30.0
