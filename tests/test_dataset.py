@@ -12,8 +12,8 @@ from fscfnet.cfg.augment import AugmentConfig
 from fscfnet.cfg.data import DataConfig, load_data_config
 from fscfnet.data.dataset import IRSTDDataset, build_dataloader, label_stats
 from fscfnet.data import ensure_dataset
-from fscfnet.data.demo import generate_demo
-from fscfnet.data.labels import mask_to_boxes, read_yolo_labels
+from fscfnet.data.demo import generate_demo, make_frame
+from fscfnet.data.labels import read_yolo_labels
 from fscfnet.errors import DatasetError, UserError
 from fscfnet.utils.plots import plot_batch, plot_label_stats
 
@@ -151,12 +151,40 @@ def test_two_pixel_targets_stay_under_their_boxes_through_mosaic_affine_and_flip
 
 
 def test_min_box_size_setting_drops_sub_pixel_targets(tmp_path):
-    cfg = make_dataset(tmp_path, {"a": target_image(64, 64, 20, 20)}, {"a": ["0 0.328125 0.328125 0.03125 0.03125"]})
+    """The rule, exactly: after augmentation a box stays iff its width and its height are both >= min_box_px."""
+    # 1) no random scale (s = 1, boxes unchanged): box sizes chosen around the threshold, each case checked
+    sizes = [(0.5, 3.0), (1.0, 1.0), (1.5, 2.5), (1.99, 3.0), (2.0, 2.0), (2.01, 2.5), (3.0, 1.99), (3.0, 2.5)]
+    images = {f"b{i}": target_image(64, 64, 20, 20) for i in range(len(sizes))}
+    labels = {f"b{i}": [f"0 0.5 0.5 {w / 64!r} {h / 64!r}"] for i, (w, h) in enumerate(sizes)}
+    cfg = make_dataset(tmp_path / "exact", images, labels)
+    for min_px in (1.0, 2.0):
+        aug = AugmentConfig(mosaic=0, translate=0, scale=0, fliplr=0, brightness=0, contrast=0, gamma=0,
+                            min_box_px=min_px)
+        ds = IRSTDDataset(cfg, "train", 64, aug)
+        for i, (w, h) in enumerate(sizes):
+            target = ds[i][1]
+            assert len(target) == int(w >= min_px and h >= min_px), (min_px, w, h, target)
+            if len(target):  # kept unchanged
+                assert target[0, 3:].tolist() == pytest.approx([w / 64, h / 64], abs=1e-6)
+    # 2) random scale U(0.5, 1.5) on a 2x2 box: per seed, the box the 1 px setting keeps (2 s wide) is kept by
+    # the 2 px setting iff it is >= 2 px; both outcomes occur among the seeds
+    cfg = make_dataset(tmp_path / "scaled", {"a": target_image(64, 64, 20, 20)},
+                       {"a": ["0 0.328125 0.328125 0.03125 0.03125"]})
     keep = AugmentConfig(mosaic=0, translate=0, scale=0.5, fliplr=0, min_box_px=1.0)
     strict = AugmentConfig(mosaic=0, translate=0, scale=0.5, fliplr=0, min_box_px=2.0)
-    kept = [len(IRSTDDataset(cfg, "train", 64, keep, seed=s)[0][1]) for s in range(20)]
-    dropped = [len(IRSTDDataset(cfg, "train", 64, strict, seed=s)[0][1]) for s in range(20)]
-    assert all(k == 1 for k in kept) and sum(dropped) < 20  # scale < 1 shrinks 2 px below 2 px
+    outcomes = set()
+    for seed in range(20):
+        kept = IRSTDDataset(cfg, "train", 64, keep, seed=seed)[0][1]
+        assert len(kept) == 1, seed  # 2 s >= 1 px for every s in [0.5, 1.5]
+        w, h = (kept[0, 3:] * 64).tolist()
+        assert w == pytest.approx(h, abs=1e-4) and 1.0 - 1e-4 <= w <= 3.0 + 1e-4, (seed, w, h)
+        stays = w >= 2.0
+        got = IRSTDDataset(cfg, "train", 64, strict, seed=seed)[0][1]
+        assert len(got) == int(stays), (seed, w)
+        if stays:
+            assert torch.equal(got, kept), seed
+        outcomes.add(stays)
+    assert outcomes == {True, False}
 
 
 def test_samples_depend_only_on_seed_epoch_and_index(tmp_path):
@@ -171,14 +199,33 @@ def test_samples_depend_only_on_seed_epoch_and_index(tmp_path):
     assert torch.equal(ds[2][0], a[0]) and not torch.equal(b[0], a[0])
 
     def batches(workers):
-        return [(x.clone(), t.clone()) for x, t, _ in build_dataloader(ds, 4, workers, shuffle=True, seed=5)]
+        return [(x.clone(), [f.clone() for f in t]) for x, t, _ in build_dataloader(ds, 4, workers, shuffle=True,
+                                                                                    seed=5)]
+
+    def same(p, q) -> bool:  # images, then each field of the batch's Targets (labels, boxes, mask)
+        return torch.equal(p[0], q[0]) and len(p[1]) == len(q[1]) == 3 and all(
+            torch.equal(a, b) for a, b in zip(p[1], q[1], strict=True))
 
     one, two, serial = batches(2), batches(2), batches(0)
-    assert all(torch.equal(p[0], q[0]) and torch.equal(p[1], q[1]) for p, q in zip(one, two))
-    assert all(torch.equal(p[0], q[0]) and torch.equal(p[1], q[1]) for p, q in zip(one, serial))
-    images_b, targets_b = one[0]
-    assert images_b.shape == (4, 3, 64, 64) and targets_b.shape[1] == 6
-    assert set(targets_b[:, 0].tolist()) <= {0.0, 1.0, 2.0, 3.0}
+    assert len(one) == len(two) == len(serial) == 2  # 6 images in batches of 4
+    assert all(same(p, q) for p, q in zip(one, two, strict=True))
+    assert all(same(p, q) for p, q in zip(one, serial, strict=True))
+    images_b, (labels_b, boxes_b, mask_b) = one[0]
+    assert images_b.shape == (4, 3, 64, 64) and labels_b.shape == mask_b.shape == boxes_b.shape[:2]
+    assert labels_b.shape[0] == 4 and boxes_b.shape[2] == 4 and mask_b.any()
+
+
+def _components_as_yolo_rows(mask: np.ndarray) -> list[list[float]]:
+    """The 8-connected components of ``mask > 127`` by scipy.ndimage, each as a YOLO row (class 0, centre and
+    size normalised) of its tight pixel-inclusive box: columns x1..x2 -> x = x1, w = x2 - x1 + 1."""
+    ndimage = reference("scipy.ndimage")
+    comps, n = ndimage.label(mask > 127, structure=np.ones((3, 3)))
+    h, w = mask.shape
+    rows = []
+    for sy, sx in ndimage.find_objects(comps):
+        bw, bh = sx.stop - sx.start, sy.stop - sy.start
+        rows.append([0.0, (sx.start + bw / 2) / w, (sy.start + bh / 2) / h, bw / w, bh / h])
+    return sorted(rows, key=lambda r: (r[2], r[1]))
 
 
 def test_demo_dataset_is_deterministic_and_labels_match_masks(tmp_path):
@@ -187,17 +234,27 @@ def test_demo_dataset_is_deterministic_and_labels_match_masks(tmp_path):
     generate_demo(tmp_path / "c" / "demo", seed=1, n_train=6, n_test=3)
     a, b, c = (tmp_path / k / "demo" for k in "abc")
     assert sorted(p.name for p in (a / "images").iterdir()) == [f"demo_{i:04d}.png" for i in range(9)]
-    assert all((a / "images" / p.name).read_bytes() == (b / "images" / p.name).read_bytes() for p in (a / "images").iterdir())
+    for sub in ("images", "masks", "labels"):
+        assert all((a / sub / p.name).read_bytes() == (b / sub / p.name).read_bytes() for p in (a / sub).iterdir())
     assert (a / "images" / "demo_0000.png").read_bytes() != (c / "images" / "demo_0000.png").read_bytes()
     assert (a / "img_idx" / "test_demo.txt").read_text().split() == ["demo_0006", "demo_0007", "demo_0008"]
-    for p in (a / "masks").iterdir():
-        mask = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
-        boxes = mask_to_boxes(mask)
+    assert (a / "img_idx" / "train_demo.txt").read_text().split() == [f"demo_{i:04d}" for i in range(6)]
+    masks = sorted((a / "masks").iterdir())
+    assert [p.name for p in masks] == [f"demo_{i:04d}.png" for i in range(9)]
+    for i, p in enumerate(masks):
+        mask = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+        frame, frame_mask = make_frame(0, i)  # the generator's own frame i: written losslessly
+        assert np.array_equal(mask, frame_mask) and np.array_equal(cv2.imread(str(a / "images" / p.name),
+                                                                              cv2.IMREAD_UNCHANGED), frame)
+        assert mask.shape == (144, 192) and set(np.unique(mask).tolist()) <= {0, 255}
+        expected = _components_as_yolo_rows(mask)
         lab = read_yolo_labels(a / "labels" / f"{p.stem}.txt", 1)
-        assert 1 <= len(lab) <= 3 and len(lab) == len(boxes)
-        assert ((boxes[:, 2:] >= 1) & (boxes[:, 2:] <= 9)).all()
-        img = cv2.imread(str(a / "images" / p.name), cv2.IMREAD_UNCHANGED)
-        assert img.ndim == 2 and img.shape == (144, 192)
+        got = sorted(lab.tolist(), key=lambda r: (r[2], r[1]))
+        assert 1 <= len(got) <= 3 and len(got) == len(expected), p.name
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6, err_msg=p.name)  # 6 decimals in the file
+        sizes_px = np.array(expected)[:, 3:] * [192, 144]
+        assert ((sizes_px >= 1) & (sizes_px <= 9)).all(), (p.name, sizes_px)  # the generator's 2-9 px targets
+        assert frame.ndim == 2 and frame.shape == (144, 192)
 
 
 def test_data_config_resolution(tmp_path):

@@ -1,4 +1,5 @@
-"""FSCFNet modules against independent references: pytorch_wavelets for the DWT, the SPEC's words for ACA/FSConv."""
+"""FSCFNet modules against independent references: pytorch_wavelets for the DWT, the SPEC's words for
+ACA/FSConv/MRCB."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from fscfnet.nn.mrcb import MRCB, RFBlock
 
 def DWTForward(**kwargs) -> torch.nn.Module:  # noqa: N802 (the reference's own name)
     return reference("pytorch_wavelets").DWTForward(**kwargs)
+
+
+BN_EPS = 1e-3  # Ultralytics' Conv BatchNorm eps, which the references below assume
 
 
 def _randomize_bn(module: torch.nn.Module) -> None:
@@ -111,12 +115,17 @@ def test_aca_matches_reference_on_square_and_non_square_maps(hw):
 
 
 def test_conv_aca_gates_its_own_conv_output():
-    m = ConvACA(8, 32, 3, 2).eval()
-    x = torch.randn(1, 8, 16, 12)
+    """SPEC §3: ConvACA = Conv2d + BatchNorm with no activation, times ACA of that output. The conv and its
+    BatchNorm written out with F.conv2d / F.batch_norm from the stored tensors; ACA by the SPEC reference."""
+    m = ConvACA(8, 32, 3, 2).double().eval()
+    _randomize_bn(m)
+    x = torch.randn(2, 8, 16, 12, dtype=torch.float64)
     y = m(x)
-    base = m.conv(x)
-    assert y.shape == (1, 32, 8, 6)
-    assert torch.allclose(y, base * m.aca(base))
+    bn = m.conv.bn
+    base = F.batch_norm(F.conv2d(x, m.conv.conv.weight, None, stride=2, padding=1), bn.running_mean,
+                        bn.running_var, bn.weight, bn.bias, False, 0.0, BN_EPS)
+    assert y.shape == (2, 32, 8, 6) and (base < 0).any()  # negatives: an activation on the conv would show
+    torch.testing.assert_close(y, base * _aca_reference(m.aca, base), rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("k,c1,c2", [(3, 64, 32), (3, 24, 8), (5, 12, 4)])
@@ -147,3 +156,89 @@ def test_rfblock_and_mrcb_shapes_and_channels():
     m = MRCB(48, 64, n=2, shortcut=True)
     assert m.cv2.conv.in_channels == (3 + 2) * 32  # (3 + n) * c with c = c2 / 2
     assert m(torch.randn(1, 48, 12, 8)).shape == (1, 64, 12, 8)
+
+
+def _conv_bn(p: dict, x: torch.Tensor, dilation: int = 1) -> torch.Tensor:
+    """Conv (no bias, 'same' padding for an odd kernel at ``dilation``) + eval-mode BatchNorm, from plain tensors
+    ``p`` = {w, gamma, beta, mean, var}."""
+    k = p["w"].shape[-1]
+    y = F.conv2d(x, p["w"], None, 1, dilation * (k - 1) // 2, dilation)
+    return F.batch_norm(y, p["mean"], p["var"], p["gamma"], p["beta"], False, 0.0, BN_EPS)
+
+
+def _mrcb_reference(p: dict, x: torch.Tensor, shortcut: bool) -> torch.Tensor:
+    """MRCB written from SPEC §3 and the paper's figure (MRCB.png), with its own parameter layout ``p``:
+    C2f (1x1 Conv to 2c, split y0 | y1, n chained Bottlenecks of two 3x3 Convs from y1, each kept) plus an
+    RFBlock on y0 appended; concat (3 + n) c -> 1x1 Conv -> c2. Conv = conv + BN + SiLU (YOLO's CBS)."""
+    y = F.silu(_conv_bn(p["cv1"], x))
+    c = y.shape[1] // 2
+    y0, y1 = y[:, :c], y[:, c:]
+    outs, t = [y0, y1], y1
+    for cv1, cv2 in p["bottlenecks"]:
+        z = F.silu(_conv_bn(cv2, F.silu(_conv_bn(cv1, t))))
+        t = t + z if shortcut else z
+        outs.append(t)
+    # RFBlock: three branches, BN everywhere, ReLU except after the first 1x1 and the last (dilated) conv
+    r = p["rfb"]
+    branches = []
+    for convs, dilation in zip(r["branches"], (1, 3, 5), strict=True):
+        t = _conv_bn(convs[0], y0)  # 1x1, no ReLU
+        for q in convs[1:-1]:
+            t = F.relu(_conv_bn(q, t))  # 3x3s, ReLU
+        branches.append(_conv_bn(convs[-1], t, dilation))  # 3x3 dilated, no ReLU
+    rfb = F.relu(0.1 * _conv_bn(r["linear"], torch.cat(branches, 1)) + _conv_bn(r["shortcut"], y0))
+    outs.append(rfb)
+    return F.silu(_conv_bn(p["cv2"], torch.cat(outs, 1)))
+
+
+def _mrcb_reference_params(m: MRCB) -> dict:
+    """The module's weights in the reference's layout. The module computes the three branch-entry 1x1 convs and
+    the shortcut projection as one 1x1 conv with their outputs stacked (branch 0, 1, 2, shortcut): split it."""
+    sd = m.state_dict()
+
+    def cbn(name: str, rows: slice = slice(None)) -> dict:
+        return {"w": sd[f"{name}.conv.weight"][rows], "gamma": sd[f"{name}.bn.weight"][rows],
+                "beta": sd[f"{name}.bn.bias"][rows], "mean": sd[f"{name}.bn.running_mean"][rows],
+                "var": sd[f"{name}.bn.running_var"][rows]}
+
+    c = m.c
+    inter = c // 8  # SPEC: inter = c / 8
+    entry = [cbn("rfb.entry", slice(i * inter, (i + 1) * inter)) for i in range(3)]
+    return {
+        "cv1": cbn("cv1"), "cv2": cbn("cv2"),
+        "bottlenecks": [(cbn(f"m.{i}.cv1"), cbn(f"m.{i}.cv2")) for i in range(len(m.m))],
+        "rfb": {"branches": [[entry[0], cbn("rfb.branches.0.0"), cbn("rfb.branches.0.1")],
+                             [entry[1], cbn("rfb.branches.1.0"), cbn("rfb.branches.1.1")],
+                             [entry[2], cbn("rfb.branches.2.0"), cbn("rfb.branches.2.1"), cbn("rfb.branches.2.2")]],
+                "linear": cbn("rfb.linear"), "shortcut": cbn("rfb.entry", slice(3 * inter, 3 * inter + c))},
+    }
+
+
+def _tensors(obj):
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    else:
+        for v in (obj.values() if isinstance(obj, dict) else obj):
+            yield from _tensors(v)
+
+
+@pytest.mark.parametrize("c1,c2,n,shortcut,hw", [(48, 64, 2, True, (12, 8)), (32, 32, 1, False, (7, 5)),
+                                                  (16, 128, 3, True, (11, 13)), (24, 32, 1, True, (4, 6))])
+def test_mrcb_matches_reference_written_from_the_paper(c1, c2, n, shortcut, hw):
+    m = MRCB(c1, c2, n=n, shortcut=shortcut).double().eval()
+    _randomize_bn(m)
+    p = _mrcb_reference_params(m)
+    inter, c = m.c // 8, c2 // 2
+    # the reference's own channel plan (SPEC): branch widths inter -> 2 inter, the third via 1.5 inter
+    assert [[q["w"].shape[:2] for q in b] for b in p["rfb"]["branches"]] == [
+        [(inter, c), (2 * inter, inter), (2 * inter, 2 * inter)],
+        [(inter, c), (2 * inter, inter), (2 * inter, 2 * inter)],
+        [(inter, c), (inter // 2 * 3, inter), (2 * inter, inter // 2 * 3), (2 * inter, 2 * inter)]]
+    assert p["rfb"]["linear"]["w"].shape[:2] == (c, 6 * inter) and p["cv2"]["w"].shape[:2] == (c2, (3 + n) * c)
+    # every stored tensor is used by the reference (nothing of the module's left out)
+    stored = sum(v.numel() for k, v in m.state_dict().items() if not k.endswith("num_batches_tracked"))
+    assert sum(t.numel() for t in _tensors(p)) == stored
+    x = torch.randn(2, c1, *hw, dtype=torch.float64)
+    y = m(x)
+    assert y.shape == (2, c2, *hw)
+    torch.testing.assert_close(y, _mrcb_reference(p, x, shortcut), rtol=1e-10, atol=1e-10)

@@ -20,7 +20,7 @@ from fscfnet.engine import trainer as trainer_module
 from fscfnet.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from fscfnet.cfg.train import TrainConfig, load_train_config
 from fscfnet.engine.optim import accumulation, build_optimizer, optimizer_steps, param_groups, scaled_weight_decay
-from fscfnet.engine.results_csv import read_rows
+from fscfnet.engine.run_dir import read_rows
 from fscfnet.engine.schedule import Point, Schedule, apply
 from fscfnet.engine.validator import validate
 from fscfnet.detection.boxes import ciou, nwd

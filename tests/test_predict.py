@@ -15,7 +15,8 @@ import torch
 import detect
 import val
 from conftest import ROOT, tiny_demo_yaml, untrained_checkpoint
-from fscfnet import FSCFNet
+from fscfnet import FSCFNet, build_model
+from fscfnet.engine.checkpoint import load_checkpoint
 from fscfnet.engine.backends import load_inference_model
 
 
@@ -134,8 +135,11 @@ def test_list_file_and_in_memory_arrays(weights, images, tmp_path):
     from_list = model.predict(str(listing), conf=0.3)
     arrays = model.predict([cv2.imread(str(p)) for p in images[:2]], conf=0.3)
     assert [r.path for r in from_list] == [str(p) for p in images[:2]]
-    for a, b in zip(from_list, arrays):
+    assert [r.path for r in arrays] == ["array0", "array1"]
+    for a, b in zip(from_list, arrays, strict=True):
+        assert len(a) > 0 and a.orig_shape == b.orig_shape
         np.testing.assert_allclose(a.boxes, b.boxes)
+        np.testing.assert_allclose(a.scores, b.scores)
 
 
 def _two_same_named_images(images, root: Path) -> dict[str, Path]:
@@ -191,16 +195,41 @@ def test_detect_two_sources_with_the_same_file_name_both_kept(weights, images, t
     assert sorted(p.name for p in (tmp_path / "out" / "exp3").rglob("*.png")) == ["x.png", "x.png"]
 
 
-def test_api_val_equals_val_py_and_train_updates_weights(weights, demo, tmp_path):
-    metrics = FSCFNet(weights, device="cpu").val(batch=4, workers=0)
-    assert val.main(["--weights", str(weights), "--project", str(tmp_path), "--name", "v", "--workers", "0",
+def _val_py(weights, out, name: str) -> dict:
+    """val.py's metrics.json for ``weights`` (batch 4, CPU), without the timing."""
+    assert val.main(["--weights", str(weights), "--project", str(out), "--name", name, "--workers", "0",
                      "--batch", "4", "--device", "cpu"]) == 0
-    ref = json.loads((tmp_path / "v" / "metrics.json").read_text())
-    assert {k: v for k, v in metrics.items() if k != "ms_per_image"} == {k: v for k, v in ref.items() if k != "ms_per_image"}
-    model = FSCFNet(ROOT / "cfg" / "models" / "yolov10n.yaml", device="cpu")
-    best = model.train(data=str(demo), epochs=1, imgsz=64, batch=4, workers=0, project=str(tmp_path / "t"))
+    metrics = json.loads((out / name / "metrics.json").read_text())
+    metrics.pop("ms_per_image")
+    return metrics
+
+
+def test_api_val_equals_val_py_and_train_updates_weights(weights, demo, images, tmp_path):
+    metrics = FSCFNet(weights, device="cpu").val(batch=4, workers=0)
+    ref = _val_py(weights, tmp_path, "v")
+    assert metrics.pop("ms_per_image") > 0 and metrics == ref  # every value, not only the keys
+    assert ref["images"] == 6 and ref["targets"] > 0 and ref["fa"] > 0
+    # train from a config, starting from known weights (--weights): the trained ones must differ from them
+    cfg = ROOT / "cfg" / "models" / "yolov10n.yaml"
+    model = FSCFNet(cfg, device="cpu", nc=1)
+    assert len(model.predict(str(images[0]), conf=0.001)) > 0  # the config's fresh weights, loaded for inference
+    best = model.train(data=str(demo), epochs=1, imgsz=64, batch=4, workers=0, project=str(tmp_path / "t"),
+                       weights=str(weights))
     assert model.weights == tmp_path / "t" / "exp" / "weights" / "best.pt" and best["epoch"] == 1
-    assert set(model.val(workers=0)) == set(ref)  # the trained weights validate on the data they trained on
+    initial = load_checkpoint(weights)["state_dict"]
+    trained = load_checkpoint(model.weights)["state_dict"]
+    assert trained.keys() == initial.keys()
+    params = [name for name, _ in build_model(cfg, nc=1).named_parameters()]
+    # moved by more than float rounding (an EMA of unchanged weights may differ from them in the last bits)
+    changed = [k for k in params if ((trained[k] - initial[k]).abs() > 1e-6 * initial[k].abs().clamp(min=1)).any()]
+    # measured: 285 of 309 move, by ~2e-5 or more (two warm-up steps); the box convs of the levels without a
+    # positive anchor do not
+    assert len(changed) >= 0.8 * len(params), (len(changed), len(params))
+    assert all(k in changed for k in params if not k.startswith("layers.23.")), "a backbone/neck tensor unchanged"
+    # the object now holds best.pt: its metrics are val.py's on that file, and not those of the weights it began from
+    after = model.val(batch=4, workers=0)
+    after.pop("ms_per_image")
+    assert after == _val_py(model.weights, tmp_path, "after") and after != ref
 
 
 MEMORY_SCRIPT = """
@@ -235,7 +264,12 @@ def test_memory_stays_flat_from_50_to_500_images(weights, tmp_path):
         assert proc.returncode == 0, proc.stderr[-2000:]
         peaks.append(int(proc.stdout.strip().splitlines()[-1]))
         assert len(list((tmp_path / src.name / "exp").glob("*.png"))) == (50 if src is few else 500)
-    assert peaks[1] <= 1.10 * peaks[0], f"peak RSS {peaks[0] / 1024:.0f} MiB for 50 images, {peaks[1] / 1024:.0f} for 500"
+    # A fixed slack, not a fraction of the ~800 MiB process: measured here, the 500-image peak lay within 0.4 MiB
+    # of the 50-image one (+0.3, -0.4 MiB over two runs). 8 MiB is 20 times that, and below what keeping any
+    # per-image pixel data would add: 450 more images x the 48 KiB 128x128 RGB network input = 21 MiB.
+    slack_kib = 8 * 1024
+    assert peaks[1] - peaks[0] <= slack_kib, (f"peak RSS {peaks[0] / 1024:.1f} MiB for 50 images, "
+                                              f"{peaks[1] / 1024:.1f} for 500 (slack {slack_kib / 1024:.0f} MiB)")
 
 
 def test_detect_keeps_every_readable_image_suffix(weights, images, tmp_path):

@@ -17,7 +17,7 @@ import torchvision
 import train
 from conftest import ROOT, tiny_demo_yaml, wait_for
 from fscfnet import build_model
-from fscfnet.engine.results_csv import TIME_COLUMNS, read_rows
+from fscfnet.engine.run_dir import TIME_COLUMNS, read_rows
 from fscfnet.detection.boxes import box_quality, ciou, nwd
 from fscfnet.engine.checkpoint import load_checkpoint
 from fscfnet.cfg.loss import LossConfig
@@ -126,11 +126,25 @@ def test_one_epoch_end_to_end_and_checkpoints_load_weights_only(tiny, tmp_path):
 
 def test_two_runs_with_one_seed_write_identical_results(tiny, tmp_path):
     for name in ("a", "b"):
-        assert train.main(_args(tiny, tmp_path, "--epochs", "2", "--name", name, "--set", "warmup_epochs=0")) == 0
+        # nbs=8: a step every batch (4 in all); with the default 64 (x8 accumulation) these 4 batches never step
+        assert train.main(_args(tiny, tmp_path, "--epochs", "2", "--name", name, "--set", "warmup_epochs=0",
+                                "nbs=8")) == 0
     a, b = (read_rows(tmp_path / n / "results.csv") for n in ("a", "b"))
+    assert len(a) == len(b) == 2
     assert [{k: v for k, v in r.items() if k not in TIME_COLUMNS} for r in a] == \
         [{k: v for k, v in r.items() if k not in TIME_COLUMNS} for r in b]
     assert all(float(r["train_s"]) > 0 and float(r["val_s"]) > 0 for r in a)
+    # the compared numbers are not trivially zero (AP is, on this tiny set): every loss term and the lr are not
+    losses = ("box_o2m", "cls_o2m", "dfl_o2m", "box_o2o", "cls_o2o", "dfl_o2o", "lr")
+    assert all(float(r[k]) > 0 for r in a for k in losses) and a[0]["box_o2m"] != a[1]["box_o2m"]
+    # and the final weights (EMA and training) and optimizer state, which the CSV's 6 digits do not show, are equal
+    wa, wb = (load_checkpoint(tmp_path / n / "weights" / "last.pt") for n in ("a", "b"))
+    for key in ("state_dict", "train_state_dict"):
+        assert list(wa[key]) == list(wb[key]) and len(wa[key]) > 100
+        assert all(torch.equal(wa[key][k], wb[key][k]) for k in wa[key]), key
+    first = load_checkpoint(tmp_path / "a" / "weights" / "best.pt")["state_dict"]  # (best.pt: epoch 1 here)
+    assert sum(not torch.equal(first[k], wa["state_dict"][k]) for k in first) > 100  # epoch 2 trained something
+    _assert_same_optimizer_state(wa["optimizer"], wb["optimizer"])
 
 
 def _nan_from(monkeypatch, first: int, last: int = 10**9) -> None:
@@ -181,9 +195,13 @@ def test_weights_load_matching_tensors_and_report_the_count(tiny, tmp_path, caps
     save_checkpoint(src, build_model(YOLO, nc=3), ["a", "b", "c"])
     assert train.main(_args(tiny, tmp_path, "--epochs", "1", "--name", "w", "--weights", str(src))) == 0
     out = capsys.readouterr().out
-    n_total = len(build_model(YOLO, nc=1).state_dict())
-    loaded = int(out.split("loaded ")[1].split("/")[0])
-    assert 0 < loaded < n_total and f"/{n_total} tensors" in out  # the class convs (nc 3 vs 1) do not match
+    # expected, from the two state_dicts: the tensors of the nc=1 model whose name and shape the nc=3 one has
+    own, src_sd = build_model(YOLO, nc=1).state_dict(), load_checkpoint(src)["state_dict"]
+    expected = sum(k in src_sd and src_sd[k].shape == v.shape for k, v in own.items())
+    mismatched = {k for k, v in own.items() if src_sd[k].shape != v.shape}
+    assert own.keys() == src_sd.keys() and len(mismatched) == 12  # class conv weight + bias, 3 levels, 2 heads
+    assert expected == len(own) - 12
+    assert f"loaded {expected}/{len(own)} tensors" in out, out
 
 
 def test_bad_settings_are_one_line_errors(tiny, tmp_path, capsys):
@@ -221,6 +239,27 @@ def test_resume_after_kill_9_mid_epoch_gives_unique_epoch_rows(tiny, tmp_path):
     assert train.main(["--resume", str(last), "--device", "cpu"]) == 2  # already finished
 
 
+def _assert_same_optimizer_state(ref: dict, got: dict) -> None:
+    """Every state entry (each parameter index, each tensor, exactly) and every param_group field are equal."""
+    assert ref.keys() == got.keys() == {"state", "param_groups"}
+    n_params = sum(len(g["params"]) for g in ref["param_groups"])
+    assert n_params > 100 and len(ref["state"]) > 0.9 * n_params  # (a parameter that never had a gradient has none)
+    assert sorted(ref["state"]) == sorted(got["state"]), "state: different parameter indices"
+    for i in ref["state"]:
+        a, b = ref["state"][i], got["state"][i]
+        assert a.keys() == b.keys() and len(a) > 0, (i, a.keys(), b.keys())
+        for k in a:
+            if isinstance(a[k], torch.Tensor):
+                assert isinstance(b[k], torch.Tensor) and a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]), (i, k)
+            else:
+                assert a[k] == b[k], (i, k, a[k], b[k])
+    assert len(ref["param_groups"]) == len(got["param_groups"]) > 0
+    for j, (a, b) in enumerate(zip(ref["param_groups"], got["param_groups"], strict=True)):
+        assert a.keys() == b.keys(), (j, a.keys(), b.keys())
+        for k in a:
+            assert a[k] == b[k], (j, k, a[k], b[k])  # lr, betas, weight_decay, params (indices), ...
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_interrupted_after_epoch_1_and_resumed_equals_uninterrupted(tiny, tmp_path, sig):
     """SIGTERM (kill, job schedulers) or Ctrl-C after epoch 1 of 3, then --resume: the final weights (EMA and
@@ -249,8 +288,7 @@ def test_interrupted_after_epoch_1_and_resumed_equals_uninterrupted(tiny, tmp_pa
     for key in ("state_dict", "train_state_dict"):
         assert ref[key].keys() == cut[key].keys()
         assert all(torch.equal(ref[key][k], cut[key][k]) for k in ref[key]), key
-    assert all(torch.equal(a, b) for a, b in zip(ref["optimizer"]["state"][0].values(),
-                                                 cut["optimizer"]["state"][0].values()))
+    _assert_same_optimizer_state(ref["optimizer"], cut["optimizer"])
     untimed = [{k: v for k, v in r.items() if k not in TIME_COLUMNS} for r in read_rows(tmp_path / "ref" / "results.csv")]
     assert untimed == [{k: v for k, v in r.items() if k not in TIME_COLUMNS}
                        for r in read_rows(tmp_path / "cut" / "results.csv")]

@@ -11,6 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+import yaml
 
 import val
 from conftest import ROOT, tiny_demo_yaml, untrained_checkpoint
@@ -35,17 +36,34 @@ def _val(tmp_path, weights, *extra):
                      "--save-json", "--device", "cpu", *extra])
 
 
-def test_checkpoint_is_plain_data_and_round_trips(checkpoint):
+def test_checkpoint_is_plain_data_and_round_trips(checkpoint, tmp_path):
     raw = torch.load(checkpoint, map_location="cpu", weights_only=True)
     assert {"format", "version", "model_yaml", "names", "state_dict", "train_args", "epoch", "best_fitness",
             "metrics"} <= set(raw)
     assert raw["epoch"] == 3 and raw["names"] == ["target"] and isinstance(raw["model_yaml"], dict)
-    model = model_from_checkpoint(load_checkpoint(checkpoint)).eval()
-    x = torch.rand(1, 3, 64, 64)
-    ref = build_model(raw["model_yaml"])
-    ref.load_state_dict(raw["state_dict"])
+    # round trip against the model that was saved (not one rebuilt from the file): every tensor of the original,
+    # randomised (BatchNorm statistics included) so a default-initialised or lossy load cannot match it
+    cfg = ROOT / "cfg" / "models" / "fscfnet.yaml"
+    original = build_model(cfg, nc=2)
     with torch.no_grad():
-        assert torch.equal(model(x), ref.eval()(x))
+        for t in original.state_dict().values():
+            if t.is_floating_point():
+                t.copy_(torch.rand_like(t) + 0.5 if t.dim() == 1 else torch.randn_like(t) * t.std().clamp(min=0.05))
+    original.eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = original(x)
+    path = save_checkpoint(tmp_path / "rt.pt", original, ["a", "b"], epoch=7)
+    loaded = model_from_checkpoint(load_checkpoint(path)).eval()
+    assert yaml.safe_load(cfg.read_text())["backbone"] == loaded.yaml["backbone"] and loaded.head.nc == 2
+    sd, ref_sd = loaded.state_dict(), original.state_dict()
+    assert list(sd) == list(ref_sd)
+    for k in ref_sd:
+        assert sd[k].dtype == ref_sd[k].dtype and torch.equal(sd[k], ref_sd[k]), k
+    with torch.no_grad():
+        got = loaded(x)
+    assert (expected[..., 4] > 0.01).sum() > 10  # real detections to compare
+    assert torch.equal(got, expected)
 
 
 def test_val_is_deterministic_and_metrics_cli_reproduces_it(tmp_path, checkpoint, demo_yaml, capsys):
@@ -184,8 +202,10 @@ def test_background_only_split_reports_false_alarms_at_conf(tmp_path, demo_yaml,
     assert (tmp_path / "v" / "PdFa_curve.png").stat().st_size > 0
     assert curve["thresholds"] == PDFA_THRESHOLDS.tolist() and curve["targets"] == 0
     assert curve["megapixels"] == pytest.approx(pixels / 1e6) and all(v is None for v in curve["pd"])
+    assert len(curve["false_alarms"]) == len(curve["false_alarms_per_image"]) == len(curve["fa"]) == \
+        len(curve["thresholds"])
     for t, n, per_img, fa in zip(curve["thresholds"], curve["false_alarms"], curve["false_alarms_per_image"],
-                                 curve["fa"]):
+                                 curve["fa"], strict=True):
         kept = [p for p in preds if p["score"] >= t]
         assert n == len(kept) and per_img == pytest.approx(len(kept) / 6), t
         assert fa == pytest.approx(sum(p["bbox"][2] * p["bbox"][3] for p in kept) / pixels), t
