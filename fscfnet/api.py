@@ -25,6 +25,8 @@ from .data.sources import Source
 from .engine.backends import InferenceModel, from_module, load_inference_model
 from .engine.checkpoint import file_kind
 from .cfg.train import load_train_config
+from .data.views import InferenceMode
+from .engine.inference import mode_from_flags
 from .engine.predictor import Predictor, run_detect
 from .engine.result import Result
 from .engine.trainer import Trainer
@@ -87,29 +89,38 @@ class FSCFNet:
             self.weights, self.source, self._loaded = best, best, None
         return self.metrics
 
-    def val(self, data: str | None = None, split: str = "test", imgsz: int | None = None, batch: int = 16,
+    def mode(self, imgsz: int | str | None = None, slice: int | None = None, overlap: float = 0.2,
+             max_size: int | None = None, full_frame: bool = False) -> InferenceMode:
+        """The inference mode these options ask for, as val.py's and detect.py's flags do (None everywhere: the
+        mode matching the model's training)."""
+        return mode_from_flags(self.model, imgsz, slice, overlap, max_size, full_frame)
+
+    def val(self, data: str | None = None, split: str = "test", imgsz: int | str | None = None, batch: int = 16,
             conf: float = 0.001, workers: int = 2, save_dir: Path | str | None = None, save_json: bool = False,
-            verbose: bool = False) -> dict:
-        """Metrics on a dataset split (default: the training data's test split), as in ``metrics.json``."""
-        v = validate_model(self.model, data, split, imgsz, batch, workers, conf,
+            verbose: bool = False, **mode: object) -> dict:
+        """Metrics on a dataset split (default: the training data's test split), as in ``metrics.json``;
+        ``imgsz`` and ``mode`` options (``slice``, ``overlap``, ``max_size``, ``full_frame``) as in :meth:`mode`."""
+        v = validate_model(self.model, data, split, self.mode(imgsz, **mode), batch, workers, conf,
                            Path(save_dir) if save_dir else None, save_json, log=print if verbose else (lambda s: None))
         self.metrics = v.metrics_dict()
         return self.metrics
 
-    def predict(self, source: Source, conf: float = 0.25, imgsz: int | None = None, batch: int = 1,
-                stream: bool = False, recursive: bool = False) -> list[Result] | Iterator[Result]:
+    def predict(self, source: Source, conf: float = 0.25, imgsz: int | str | None = None, batch: int = 1,
+                stream: bool = False, recursive: bool = False, **mode: object) -> list[Result] | Iterator[Result]:
         """Detections for each image or video frame of ``source`` (path, folder, glob, video, list file, array or
-        a list of those). ``stream=True`` returns a generator, so memory stays flat on large sources."""
-        predictor = Predictor(self.model, imgsz, conf, batch)
+        a list of those), in original pixels, in the mode of :meth:`mode`. ``stream=True`` returns a
+        generator, so memory stays flat on large sources."""
+        predictor = Predictor(self.model, self.mode(imgsz, **mode), conf, batch)
         results = predictor(source, recursive)
         return results if stream else list(results)
 
-    def detect(self, source: Source, conf: float = 0.25, imgsz: int | None = None, batch: int = 1,
-               save_txt: bool = False, save_conf: bool = False, recursive: bool = False,
-               project: str | Path = "runs/detect", name: str = "exp") -> Path:
-        """What ``detect.py`` does: annotated images/videos (and labels) in a new run directory, returned."""
+    def detect(self, source: Source, conf: float = 0.25, imgsz: int | str | None = None, batch: int = 1,
+               save_txt: bool = False, save_conf: bool = False, recursive: bool = False, save_crop: bool = False,
+               project: str | Path = "runs/detect", name: str = "exp", **mode: object) -> Path:
+        """What ``detect.py`` does: annotated images/videos (and labels, crops) in a new run directory, returned."""
         save_dir = increment_path(Path(project) / name)
-        run_detect(self.model, source, save_dir, imgsz, conf, batch, True, save_txt, save_conf, recursive)
+        run_detect(self.model, source, save_dir, self.mode(imgsz, **mode), conf, batch, True, save_txt, save_conf,
+                   recursive, save_crop)
         return save_dir
 
     def export(self, format: str = "onnx", imgsz: int | None = None, dynamic: bool = False,

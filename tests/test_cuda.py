@@ -14,23 +14,21 @@ import torch
 import detect
 import train
 import val
-from conftest import ROOT, tiny_demo_yaml, untrained_checkpoint
 from fscfnet import FSCFNet
 from fscfnet.engine.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.cuda
 
-FSCFNET = str(ROOT / "cfg" / "models" / "fscfnet.yaml")
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    return tiny_demo_yaml(tmp_path_factory.mktemp("data"), n_train=16, n_test=8)
+def demo(make_demo, tmp_path_factory):
+    return make_demo(16, 8)
 
 
 @pytest.mark.parametrize("amp", ["fp16", "bf16"])
 def test_amp_training_on_cuda_and_the_checkpoint_loads_on_a_cpu_only_machine(demo, tmp_path, amp):
-    args = ["--data", str(demo), "--model", FSCFNET, "--imgsz", "128", "--batch", "8", "--epochs", "2", "--workers", "2",
+    args = ["--data", str(demo), "--model", "fscfnet", "--imgsz", "128", "--batch", "8", "--epochs", "2", "--workers", "2",
             "--device", "cuda", "--amp", amp, "--project", str(tmp_path), "--name", amp]
     assert train.main(args) == 0
     last = tmp_path / amp / "weights" / "last.pt"
@@ -58,7 +56,7 @@ def _walk(obj):
 
 
 def test_cpu_run_resumes_on_cuda(demo, tmp_path):
-    args = ["--data", str(demo), "--model", FSCFNET, "--imgsz", "64", "--batch", "8", "--epochs", "1", "--workers", "0",
+    args = ["--data", str(demo), "--model", "fscfnet", "--imgsz", "64", "--batch", "8", "--epochs", "1", "--workers", "0",
             "--device", "cpu", "--project", str(tmp_path), "--name", "c"]
     assert train.main(args) == 0
     last = tmp_path / "c" / "weights" / "last.pt"
@@ -131,9 +129,9 @@ def _labels_as_results(folder, images: list, shape: tuple[int, int]) -> list:
 
 
 @pytest.mark.parametrize("fmt", ["pt", "onnx", "torchscript"])
-def test_val_and_detect_on_cuda_agree_with_cpu(demo, tmp_path, fmt, full_float32):
+def test_val_and_detect_on_cuda_agree_with_cpu(make_checkpoint, demo, tmp_path, fmt, full_float32):
     # a model that detects something: ~90 detections >= 0.25 on the 24 demo frames (random weights, calibrated BN)
-    weights = untrained_checkpoint(tmp_path / "w.pt", cfg="fscfnet", data=demo, imgsz=96)
+    weights = make_checkpoint(tmp_path / "w.pt", cfg="fscfnet", data=demo, imgsz=96)
     if fmt != "pt":
         from fscfnet.export import export
 
@@ -169,17 +167,20 @@ def test_the_loss_and_its_backward_make_no_host_synchronisation():
     """On CUDA the assigner and the box terms compute densely: no nonzero, no .item(), no blocking copy between
     the model's outputs and the gradients (torch's sync debug mode raises on any)."""
     from fscfnet import build_model
+    from fscfnet.data.dataset import pad_targets
     from fscfnet.detection.loss import V10DetectionLoss
 
     torch.manual_seed(0)
-    model = build_model(FSCFNET, nc=1).cuda()
+    model = build_model("fscfnet", nc=1).cuda()
     out = model(torch.rand(4, 3, 128, 128, device="cuda"))
-    targets = torch.tensor([[0, 0, 0.3, 0.4, 0.03, 0.04], [0, 0, 0.7, 0.2, 0.2, 0.1], [3, 0, 0.5, 0.5, 0.02, 0.02]])
+    per_image = [torch.tensor([[0, 0.3, 0.4, 0.03, 0.04], [0, 0.7, 0.2, 0.2, 0.1]]), torch.zeros(0, 5), torch.zeros(0, 5),
+                 torch.tensor([[0, 0.5, 0.5, 0.02, 0.02]])]
+    targets = pad_targets(per_image, 128, 128)  # on the CPU, as the loader gives them
     loss_fn = V10DetectionLoss(model)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        loss, parts = loss_fn(out, targets, (128, 128))
+        loss, parts = loss_fn(out, targets)
         loss.backward()
     finally:
         torch.cuda.set_sync_debug_mode("default")

@@ -12,10 +12,11 @@ import torch
 
 import detect
 import val
-from conftest import ROOT, shared_dataset, tiny_demo_yaml, untrained_checkpoint
 from fscfnet import FSCFNet
 from fscfnet.bench import main as bench_main
-from fscfnet.export import export, main as export_main
+from fscfnet.cfg import MODELS_DIR
+from fscfnet.export import export
+from fscfnet.export import main as export_main
 
 pytest.importorskip("onnxruntime", reason="onnxruntime (requirements-dev.txt) runs the exported graphs")
 
@@ -37,11 +38,11 @@ def _match(ref, other, conf: float, margin: float = 1e-4, max_det: int = 300) ->
     return len(b1)
 
 
-def test_onnx_runtime_matches_pytorch_on_nuaa_sirst(tmp_path):
+def test_onnx_runtime_matches_pytorch_on_nuaa_sirst(make_checkpoint, shared_dataset, tmp_path):
     root = shared_dataset("NUAA-SIRST")
     stems = (root / "img_idx" / "test_NUAA-SIRST.txt").read_text().split()[:24]
     images = [str(root / "images" / f"{s}.png") for s in stems]
-    weights = untrained_checkpoint(tmp_path / "fscfnet.pt", cfg="fscfnet", imgsz=256, weight_scale=0.1)
+    weights = make_checkpoint(tmp_path / "fscfnet.pt", cfg="fscfnet", imgsz=256, weight_scale=0.1)
     onnx = export(weights, "onnx")
     torch_results = FSCFNet(weights, device="cpu").predict(images, conf=0.25, batch=4)
     onnx_results = FSCFNet(onnx, device="cpu").predict(images, conf=0.25, batch=4)
@@ -52,13 +53,13 @@ def test_onnx_runtime_matches_pytorch_on_nuaa_sirst(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    return tiny_demo_yaml(tmp_path_factory.mktemp("data"), n_train=4, n_test=8)
+def demo(make_demo, tmp_path_factory):
+    return make_demo(4, 8)
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory, demo):
-    weights = untrained_checkpoint(tmp_path_factory.mktemp("w") / "m.pt", data=demo, imgsz=96)
+def exported(make_checkpoint, tmp_path_factory, demo):
+    weights = make_checkpoint(tmp_path_factory.mktemp("w") / "m.pt", data=demo, imgsz=96)
     return {"pt": weights, "onnx": export(weights, "onnx"), "torchscript": export(weights, "torchscript"),
             "dynamic": export(weights, "onnx", dynamic=True, output=weights.with_name("dyn.onnx"))}
 
@@ -99,7 +100,8 @@ def test_val_takes_onnx_and_torchscript_exports(exported, tmp_path, capsys):
             assert got[k] == pytest.approx(ref[k], abs=2e-3), (kind, k)
     # a static ONNX graph takes only its size; the dynamic one takes others and still agrees with PyTorch
     assert val.main(["--weights", str(exported["onnx"]), "--imgsz", "128", "--device", "cpu"]) == 2
-    assert "exported for 96x96 input only; pass --imgsz 96 or export again with --dynamic" in capsys.readouterr().err
+    assert ("exported for 96x96 input only, so letterbox 128 cannot run; use --imgsz 96 or --slice 96, or export "
+            "again with --dynamic") in capsys.readouterr().err
     ref128 = _val_metrics(tmp_path, exported["pt"], "pt128", "--imgsz", "128")
     dyn128 = _val_metrics(tmp_path, exported["dynamic"], "dyn128", "--imgsz", "128")
     assert [dyn128[k] for k in ROBUST] == pytest.approx([ref128[k] for k in ROBUST], abs=2e-3)
@@ -134,7 +136,7 @@ def test_bench_reports_every_backend_of_every_model_under_one_protocol(tmp_path,
     monkeypatch.setattr(timing, "time_forward", lambda fn, x, iters, warmup: calls.append((iters, warmup)) or
                         real(fn, x, iters, warmup))
     out = tmp_path / "b.json"
-    assert bench_main(["--model", "yolov10n", str(ROOT / "cfg" / "models" / "fscfnet.yaml"), "--imgsz", "64",
+    assert bench_main(["--model", "yolov10n", str(MODELS_DIR / "fscfnet.yaml"), "--imgsz", "64",
                        "--iters", "3", "--warmup", "1", "--rounds", "2", "--device", "cpu", "--out", str(out)]) == 0
     r = json.loads(out.read_text())
     assert r["protocol"] == {"iters": 3, "warmup": 1, "rounds": 2} and r["layout"] == "channels-last"
@@ -166,16 +168,17 @@ def test_val_and_detect_report_cpu_when_onnx_runtime_has_no_cuda(exported, demo,
     fake.InferenceSession = Session
     fake.get_available_providers = lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
     monkeypatch.setitem(sys.modules, "onnxruntime", fake)
-    from fscfnet.commands import detect as detect_command, val as val_command
+    from fscfnet.commands import detect as detect_command
+    from fscfnet.commands import val as val_command
 
     for cli in (val_command, detect_command):  # as if --device parsed on a GPU machine; torch itself sees no CUDA
         monkeypatch.setattr(cli, "select_device", lambda spec: torch.device("cuda:0"))
     capsys.readouterr()
     assert val.main(["--weights", str(exported["onnx"]), "--device", "0", "--workers", "0",
                      "--project", str(tmp_path), "--name", "v"]) == 0
-    assert "postprocess at 96 on cpu (onnx)" in capsys.readouterr().out
+    assert "postprocess, letterbox 96 on cpu (onnx)" in capsys.readouterr().out
     image = sorted((demo.parent / "demo" / "images").glob("*.png"))[0]
     assert detect.main(["--weights", str(exported["onnx"]), "--device", "cuda", "--source", str(image),
                         "--project", str(tmp_path), "--name", "d"]) == 0
-    assert "at 96 on cpu (onnx)" in capsys.readouterr().out
+    assert "postprocess, letterbox 96 on cpu (onnx)" in capsys.readouterr().out
     assert asked == [[("CUDAExecutionProvider", {"device_id": 0}), "CPUExecutionProvider"]] * 2

@@ -5,15 +5,14 @@ from an empty directory by .ci/run."""
 from __future__ import annotations
 
 import re
-import tomllib
 
 import pytest
+import tomllib
 
-from conftest import ROOT
 from fscfnet import build_model
 from fscfnet.cfg import MODELS_DIR, dataset_names, model_names, resolve_model
-from fscfnet.commands import SUBCOMMANDS, main
 from fscfnet.cfg.data import load_data_config
+from fscfnet.commands import SUBCOMMANDS, main
 from fscfnet.errors import UserError
 
 
@@ -33,7 +32,7 @@ def test_shipped_configs_resolve_by_name_and_a_wrong_name_lists_them():
     assert resolve_model("fscfnet") == MODELS_DIR / "fscfnet.yaml"
     by_name, by_path = build_model("yolov10n", nc=1), build_model(MODELS_DIR / "yolov10n.yaml", nc=1)
     assert by_name.state_dict().keys() == by_path.state_dict().keys()
-    with pytest.raises(UserError, match="shipped: .*fscfnet.*yolov10n"):
+    with pytest.raises(UserError, match="shipped name: .*fscfnet.*yolov10n"):
         resolve_model("yolov11n")
 
 
@@ -43,7 +42,7 @@ def test_datasets_root_is_the_environment_setting(tmp_path, monkeypatch):
         load_data_config("NUAA-SIRST")
 
 
-def test_pyproject_dependencies_equal_requirements_txt():
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    lines = [ln.split("#")[0].strip() for ln in (ROOT / "requirements.txt").read_text().splitlines()]
+def test_pyproject_dependencies_equal_requirements_txt(repo):
+    deps = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["dependencies"]
+    lines = [ln.split("#")[0].strip() for ln in (repo / "requirements.txt").read_text().splitlines()]
     assert sorted(deps) == sorted(ln for ln in lines if ln)

@@ -20,3 +20,5 @@ class AugmentConfig:
     gamma: float = 0.2
     min_box_px: float = 1.0
     min_visible: float = 0.25  # fraction of a box's area that must stay inside the image
+    native_jitter: float = 0.33  # scale="native": frames rescaled by a factor log-uniform in [1/1.33, 1.33]
+    background_crops: float = 0.2  # scale="native": share of crops placed anywhere, not around a target

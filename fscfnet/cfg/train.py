@@ -16,6 +16,7 @@ from .schema import from_dict
 OPTIMIZERS = ("auto", "SGD", "AdamW")
 AUTO_SGD_STEPS = 10_000  # 'auto': SGD for runs of at least this many optimizer steps, AdamW below (as Ultralytics)
 SCHEDULES = ("linear", "cosine")
+SCALES = ("resize", "native")  # training images letterboxed to imgsz, or imgsz crops at their own pixel scale
 AMP_MODES = ("auto", "fp16", "bf16", "off")  # auto: fp16 on CUDA, off on CPU
 DEFAULT_LR0 = {"SGD": 0.01, "AdamW": 0.002}
 MAX_WORKERS = 8
@@ -27,6 +28,7 @@ class TrainConfig:
     data: str = "demo"
     epochs: int | None = None  # None: the dataset config's 'epochs', else 100
     imgsz: int | None = None  # None: the dataset config's 'imgsz', else 640
+    scale: str = "resize"  # resize: frames letterboxed to imgsz; native: imgsz crops at the frames' own scale
     batch: int = 16
     workers: int | None = None  # loader processes per training process; None: min(8, CPUs per process)
     optimizer: str = "auto"  # auto: AdamW for short runs (every IRSTD benchmark), SGD for long ones
@@ -62,7 +64,8 @@ class TrainConfig:
     augment: dict = field(default_factory=dict)  # AugmentConfig fields, e.g. {"mosaic": 0.0}
 
     def __post_init__(self) -> None:
-        for name, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("amp", AMP_MODES)):
+        for name, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("amp", AMP_MODES),
+                              ("scale", SCALES)):
             if getattr(self, name) not in choices:
                 raise UserError(f"{name} {getattr(self, name)!r} is not one of {', '.join(choices)}")
         for name in ("batch", "nbs", "patience", "nonfinite_patience", "val_period"):

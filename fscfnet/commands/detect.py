@@ -2,6 +2,7 @@
 
     python detect.py --weights runs/train/exp/weights/best.pt --source path/to/images [--conf 0.25] [--save-txt]
     python detect.py --weights best.onnx --source "frames/*.png" --imgsz 640
+    python detect.py --weights best.pt --source big_frames/ --slice 640 --batch 8 --save-crop   # large frames
     python detect.py --weights best.pt --source clip.mp4          # writes runs/detect/exp/clip.mp4
 
 Outputs keep each file's path relative to its source: with --recursive, src/a/x.png and src/b/x.png become
@@ -16,6 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from fscfnet.commands.modes import add_mode_arguments, mode_from_args
 from fscfnet.engine.backends import load_inference_model
 from fscfnet.engine.predictor import run_detect
 from fscfnet.utils.cli import check_conf, run_cli
@@ -30,27 +32,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--source", required=True, nargs="+",
                     help="image file, folder, glob, video file or .txt list of paths (several allowed)")
     ap.add_argument("--conf", type=float, default=0.25, help="keep detections at or above this score")
-    ap.add_argument("--imgsz", type=int, default=None, help="square inference size (default: the training size)")
-    ap.add_argument("--batch", type=int, default=1, help="images per forward pass")
+    ap.add_argument("--batch", type=int, default=1, help="network inputs (frames or tiles) per forward pass")
     ap.add_argument("--recursive", action="store_true",
                     help="also look in subfolders of a folder source (mirrored in the outputs)")
     ap.add_argument("--save-txt", action="store_true",
                     help="write labels/<path>.txt, <path> as for the annotated image (YOLO: class cx cy w h)")
     ap.add_argument("--save-conf", action="store_true", help="with --save-txt: append each detection's score")
+    ap.add_argument("--save-crop", action="store_true",
+                    help="write each detection's pixels to crops/<path>_<k>_x<x1>_y<y1>.png")
     ap.add_argument("--nosave", action="store_true", help="do not write annotated images or videos")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda, or a CUDA index such as 0 or cuda:1")
     ap.add_argument("--project", default="runs/detect")
     ap.add_argument("--name", default="exp")
+    add_mode_arguments(ap)
     return ap.parse_args(argv)
 
 
 def run(args: argparse.Namespace) -> Path:
     model = load_inference_model(Path(args.weights), select_device(args.device))
-    model.check_imgsz(args.imgsz)
+    mode = mode_from_args(model, args)
     check_conf(args.conf)
     save_dir = increment_path(Path(args.project) / args.name)
-    run_detect(model, args.source, save_dir, args.imgsz, args.conf, args.batch, not args.nosave, args.save_txt,
-               args.save_conf, args.recursive)
+    run_detect(model, args.source, save_dir, mode, args.conf, args.batch, not args.nosave, args.save_txt,
+               args.save_conf, args.recursive, args.save_crop)
     return save_dir
 
 

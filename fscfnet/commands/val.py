@@ -1,6 +1,7 @@
 """Validate a checkpoint (or an ONNX / TorchScript export) on a dataset split: metrics table, metrics.json, optional COCO predictions.json, curves.
 
-    python val.py --weights runs/train/exp/weights/best.pt [--data NUAA-SIRST] [--split test] [--imgsz 640] [--conf 0.25]
+    python val.py --weights runs/train/exp/weights/best.pt [--data NUAA-SIRST] [--split test] [--conf 0.25]
+                  [--imgsz 640 | --imgsz native [--max-size 2048] | --slice 320 [--overlap 0.2] [--full-frame]]
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from fscfnet.commands.modes import add_mode_arguments, mode_from_args
 from fscfnet.engine.backends import load_inference_model
 from fscfnet.engine.validator import validate_model
 from fscfnet.metrics import AP_FLOOR, DEFAULT_CONF, format_table
@@ -22,8 +24,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--weights", required=True, help="checkpoint written by train.py, or an ONNX / TorchScript export")
     ap.add_argument("--data", default=None, help="dataset name or YAML (default: the one the model was trained on)")
     ap.add_argument("--split", default="test", help="index file to evaluate: train or test (default test)")
-    ap.add_argument("--imgsz", type=int, default=None, help="square inference size (default: the training size)")
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--batch", type=int, default=16, help="network inputs (frames or tiles) per forward pass")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--conf", type=float, default=DEFAULT_CONF,
                     help=f"operating point reported besides the F1-maximising one (metrics.json at_conf; default "
@@ -32,17 +33,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--save-json", action="store_true", help="also write predictions.json (COCO results format)")
     ap.add_argument("--project", default="runs/val")
     ap.add_argument("--name", default="exp")
+    add_mode_arguments(ap)
     return ap.parse_args(argv)
 
 
 def run(args: argparse.Namespace) -> dict:
     model = load_inference_model(Path(args.weights), select_device(args.device))
+    mode = mode_from_args(model, args)
+    print(f"val: {mode.describe()} ({model.format}, trained with scale {model.scale})", file=sys.stderr)
     save_dir = increment_path(Path(args.project) / args.name)
-    v = validate_model(model, args.data, args.split, args.imgsz, args.batch, args.workers, AP_FLOOR, save_dir,
+    v = validate_model(model, args.data, args.split, mode, args.batch, args.workers, AP_FLOOR, save_dir,
                        args.save_json, log=lambda s: print(s, file=sys.stderr), at_conf=args.conf)
     print(format_table(v.metrics, v.ms["total"]))
     print(f"speed per image: {v.ms['preprocess']:.1f} ms preprocess, {v.ms['inference']:.1f} ms inference, "
-          f"{v.ms['postprocess']:.1f} ms postprocess at {v.imgsz} on {model.device} ({model.format})")
+          f"{v.ms['postprocess']:.1f} ms postprocess, {mode.describe()} on {model.device} ({model.format})")
     print(f"results in {save_dir}")
     return v.metrics_dict()
 

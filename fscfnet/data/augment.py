@@ -41,6 +41,41 @@ def mosaic(images: list[np.ndarray], boxes: list[np.ndarray], size: int, rng: np
     return canvas, np.concatenate(out_boxes).reshape(-1, 4)
 
 
+def native_crop(img: np.ndarray, boxes: np.ndarray, size: int, jitter: float, background: float,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A ``size x size`` window of ``img`` at its own pixel scale times a factor log-uniform in
+    [1 / (1 + jitter), 1 + jitter]: around one of the targets, placed at a random offset within the window, or,
+    with probability ``background`` (and always without targets), anywhere. A scaled image smaller than the
+    window lies at a random place inside it, padded with grey, never upscaled to fill it. Boxes follow."""
+    s = math.exp(rng.uniform(-math.log1p(jitter), math.log1p(jitter)))
+    h, w = img.shape[:2]
+    sh, sw = max(1, round(h * s)), max(1, round(w * s))
+    if (sh, sw) != (h, w):
+        img = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_LINEAR).reshape(sh, sw, -1)
+        boxes = boxes * np.array([sw / w, sh / h, sw / w, sh / h])
+    target = None if len(boxes) == 0 or rng.random() < background else boxes[rng.integers(len(boxes))]
+    x0 = _window_start(sw, size, None if target is None else (target[0], target[2]), rng)
+    y0 = _window_start(sh, size, None if target is None else (target[1], target[3]), rng)
+    out = np.full((size, size, img.shape[2]), PAD_VALUE, dtype=img.dtype)
+    sx, sy = max(x0, 0), max(y0, 0)
+    crop = img[sy:min(y0 + size, sh), sx:min(x0 + size, sw)]
+    out[sy - y0:sy - y0 + crop.shape[0], sx - x0:sx - x0 + crop.shape[1]] = crop
+    return out, boxes - np.array([x0, y0, x0, y0], dtype=np.float64)
+
+
+def _window_start(length: int, size: int, span: tuple[float, float] | None, rng: np.random.Generator) -> int:
+    """Where a window of ``size`` starts along an axis of ``length``: inside it when ``length >= size``
+    (containing ``span`` when given and it fits), else before it (the image then lies inside the window)."""
+    if length < size:
+        return int(rng.integers(length - size, 1))
+    lo, hi = 0, length - size
+    if span is not None:
+        lo, hi = max(lo, math.ceil(span[1]) - size), min(hi, math.floor(span[0]))
+        if lo > hi:  # a target wider than the window: start at its left edge
+            lo = hi = min(max(math.floor(span[0]), 0), length - size)
+    return int(rng.integers(lo, hi + 1))
+
+
 def random_affine(img: np.ndarray, boxes: np.ndarray, out_size: int, translate: float, scale: float,
                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Scale about the image centre by U(1 - scale, 1 + scale), move it to the output centre shifted by

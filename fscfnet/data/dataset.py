@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
@@ -17,28 +16,24 @@ from torchvision.ops import box_convert
 from ..errors import DatasetError
 from ..cfg.augment import AugmentConfig
 from ..cfg.data import DataConfig
-from .augment import filter_boxes, flip, mosaic, photometric, random_affine
+from .augment import filter_boxes, flip, mosaic, native_crop, photometric, random_affine
 from .images import image_files, read_image
 from .labels import read_index, read_yolo_labels
 from .letterbox import Letterbox
 
 
-@dataclass(frozen=True)
-class ImageMeta:
-    """Where a sample came from and, for an unaugmented sample, how to map its boxes back to the original."""
-
-    path: str
-    letterbox: Letterbox | None  # None for augmented (training) samples: they have no map back
-
-
 class IRSTDDataset(Dataset):
-    """One split of a dataset. ``augment=None`` gives plain letterboxed images (validation)."""
+    """One split of a dataset: augmented training samples (``dataset[i]``), or whole frames for validation
+    (``augment=None``, :meth:`frame`). ``scale``: training samples from letterboxed images ("resize") or from
+    crops at the frames' own pixel scale ("native")."""
 
     def __init__(self, cfg: DataConfig, split: str, imgsz: int, augment: AugmentConfig | None = None,
-                 channels: int = 3, cache: bool = False, seed: int = 0, log: Callable[[str], None] = print):
+                 channels: int = 3, cache: bool = False, seed: int = 0, log: Callable[[str], None] = print,
+                 scale: str = "resize"):
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
         self.cfg, self.split, self.imgsz, self.augment, self.channels = cfg, split, imgsz, augment, channels
+        self.native = augment is not None and scale == "native"  # training on native-scale crops (else resized)
         self.seed, self.epoch = seed, 0
         self.mosaic_until: int | None = None  # first epoch without mosaic (close_mosaic); None: mosaic throughout
         index = cfg.index_file(split)
@@ -67,7 +62,7 @@ class IRSTDDataset(Dataset):
             self.shapes.append(img.shape[:2])
             no_label += not lp.is_file()
             if cache:
-                self._cache.append(Letterbox(img.shape[:2], imgsz).resize(img))
+                self._cache.append(img if self.keeps_frames else Letterbox(img.shape[:2], imgsz).resize(img))
         if not self.paths:
             raise DatasetError(f"{index}: none of the {len(stems)} listed images could be read")
         targets = sum(len(lab) for lab in self.labels)
@@ -87,17 +82,28 @@ class IRSTDDataset(Dataset):
         return self.augment is not None and self.augment.mosaic > 0 and (self.mosaic_until is None or
                                                                          epoch < self.mosaic_until)
 
+    @property
+    def keeps_frames(self) -> bool:
+        """Whether samples are cut from whole frames (validation, native-scale training), not resized images."""
+        return self.augment is None or self.native
+
     def letterbox(self, i: int) -> Letterbox:
         return Letterbox(tuple(self.shapes[i]), self.imgsz)
 
-    def load(self, i: int) -> np.ndarray:
-        """Image ``i`` resized to long side ``imgsz``, not padded."""
-        if self._cache:
+    def frame(self, i: int) -> np.ndarray:
+        """Image ``i`` as read, ``(H, W, C)`` uint8 (RGB when C = 3)."""
+        if self._cache and self.keeps_frames:
             return self._cache[i]
         img = read_image(self.paths[i], self.channels)
         if img is None:
-            raise DatasetError(f"{self.paths[i]}: became unreadable during training")
-        return self.letterbox(i).resize(img)
+            raise DatasetError(f"{self.paths[i]}: became unreadable after it was first read")
+        return img
+
+    def load(self, i: int) -> np.ndarray:
+        """Image ``i`` resized to long side ``imgsz``, not padded."""
+        if self._cache and not self.keeps_frames:
+            return self._cache[i]
+        return self.letterbox(i).resize(self.frame(i))
 
     def letterboxed(self, i: int) -> tuple[np.ndarray, np.ndarray, Letterbox]:
         """Image ``i`` as a ``(S, S, C)`` network input, its boxes in input pixels, and the map back."""
@@ -111,40 +117,45 @@ class IRSTDDataset(Dataset):
         xy, wh = lab[:, 1:3] * (w, h), lab[:, 3:5] * (w, h)
         return np.concatenate([xy - wh / 2, xy + wh / 2], 1)
 
-    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, ImageMeta]:
-        """Sample ``key`` = index (in the epoch of :meth:`set_epoch`) or ``(epoch, index)``: ``(C, S, S)`` uint8
-        image, ``(n, 5)`` class, cx, cy, w, h (normalised to the input, as in YOLO label files) targets, and
-        where it came from. Every random draw
-        depends only on (seed, epoch, index), so any worker, in any order, gives the same sample."""
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, str]:
+        """Training sample ``key`` = index (in the epoch of :meth:`set_epoch`) or ``(epoch, index)``: the
+        augmented ``(C, S, S)`` uint8 image, its ``(n, 5)`` class, cx, cy, w, h targets (normalised to the input,
+        as in YOLO label files), and the image's path. Every random draw depends only on (seed, epoch, index), so
+        any worker, in any order, gives the same sample. (Validation reads whole frames: :meth:`frame`.)"""
+        if self.augment is None:
+            raise TypeError(f"{self.cfg.name} {self.split}: a dataset without augmentation is read with frame(i)")
         epoch, i = key if isinstance(key, tuple) else (self.epoch, key)
-        aug = self.augment
-        classes = self.labels[i][:, 0].copy()
-        if aug is None:
-            img, boxes, lb = self.letterboxed(i)
-            meta = ImageMeta(str(self.paths[i]), lb)
+        aug, size = self.augment, self.imgsz
+        rng = np.random.default_rng([self.seed, epoch, i])
+        if self.mosaic_on(epoch) and rng.random() < aug.mosaic:
+            idx = [i, *rng.integers(0, len(self), 3).tolist()]
+            tiles = [self._tile(j, rng, padded=False) for j in idx]
+            img, boxes = mosaic([t for t, _ in tiles], [b for _, b in tiles], size, rng)
+            classes = np.concatenate([self.labels[j][:, 0] for j in idx])
         else:
-            rng = np.random.default_rng([self.seed, epoch, i])
-            if self.mosaic_on(epoch) and rng.random() < aug.mosaic:
-                idx = [i, *rng.integers(0, len(self), 3).tolist()]
-                img, boxes = mosaic([self.load(j) for j in idx],
-                                    [self.letterbox(j).boxes_to_resized(self.pixel_boxes(j)) for j in idx],
-                                    self.imgsz, rng)
-                classes = np.concatenate([self.labels[j][:, 0] for j in idx])
-            else:
-                img, boxes, _ = self.letterboxed(i)
-            img, boxes = random_affine(img, boxes, self.imgsz, aug.translate, aug.scale, rng)
-            if rng.random() < aug.fliplr:
-                img, boxes = flip(img, boxes, horizontal=True)
-            if rng.random() < aug.flipud:
-                img, boxes = flip(img, boxes, horizontal=False)
-            img = photometric(img, aug.brightness, aug.contrast, aug.gamma, rng)
-            meta = ImageMeta(str(self.paths[i]), None)
-        boxes, classes = filter_boxes(boxes, classes, self.imgsz, self.imgsz,
-                                      aug.min_box_px if aug else 1e-3, aug.min_visible if aug else 0.0)
-        xywh = box_convert(torch.from_numpy(boxes.reshape(-1, 4)), "xyxy", "cxcywh") / self.imgsz
+            (img, boxes), classes = self._tile(i, rng, padded=True), self.labels[i][:, 0].copy()
+        img, boxes = random_affine(img, boxes, size, aug.translate, 0.0 if self.native else aug.scale, rng)
+        if rng.random() < aug.fliplr:
+            img, boxes = flip(img, boxes, horizontal=True)
+        if rng.random() < aug.flipud:
+            img, boxes = flip(img, boxes, horizontal=False)
+        img = photometric(img, aug.brightness, aug.contrast, aug.gamma, rng)
+        boxes, classes = filter_boxes(boxes, classes, size, size, aug.min_box_px, aug.min_visible)
+        xywh = box_convert(torch.from_numpy(boxes.reshape(-1, 4)), "xyxy", "cxcywh") / size
         target = torch.cat([torch.from_numpy(classes).reshape(-1, 1).to(xywh.dtype), xywh], 1).float()
-        image = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
-        return image, target, meta
+        return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))), target, str(self.paths[i])
+
+    def _tile(self, i: int, rng: np.random.Generator, padded: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Image ``i`` before the shared augmentation, with its boxes in its pixels: a native-scale crop
+        (``scale="native"``), else the image resized to long side ``imgsz`` (``padded``: letterboxed)."""
+        if self.native:
+            aug = self.augment
+            return native_crop(self.frame(i), self.pixel_boxes(i), self.imgsz, aug.native_jitter,
+                               aug.background_crops, rng)
+        if padded:
+            img, boxes, _ = self.letterboxed(i)
+            return img, boxes
+        return self.load(i), self.letterbox(i).boxes_to_resized(self.pixel_boxes(i))
 
 
 class Targets(NamedTuple):
@@ -174,11 +185,11 @@ def pad_targets(targets: list[torch.Tensor], height: int, width: int) -> Targets
     return Targets(labels, boxes, mask)
 
 
-def collate(batch: list[tuple[torch.Tensor, torch.Tensor, ImageMeta]]) -> tuple[torch.Tensor, Targets, list[ImageMeta]]:
-    """Images ``(B, C, S, S)`` uint8, their :class:`Targets`, and where each came from."""
-    images, targets, metas = zip(*batch)
+def collate(batch: list[tuple[torch.Tensor, torch.Tensor, str]]) -> tuple[torch.Tensor, Targets, list[str]]:
+    """Images ``(B, C, S, S)`` uint8, their :class:`Targets`, and their paths."""
+    images, targets, paths = zip(*batch)
     images = torch.stack(images)
-    return images, pad_targets(list(targets), *images.shape[-2:]), list(metas)
+    return images, pad_targets(list(targets), *images.shape[-2:]), list(paths)
 
 
 class EpochSampler(Sampler):
@@ -225,6 +236,27 @@ def build_dataloader(dataset: IRSTDDataset, batch_size: int, workers: int, shuff
         cv2.setNumThreads(1)
     return DataLoader(dataset, batch_size=batch_size, sampler=EpochSampler(len(dataset), shuffle, seed, rank, world),
                       num_workers=workers, collate_fn=collate, pin_memory=pin_memory, drop_last=False,
+                      persistent_workers=persistent and workers > 0)
+
+
+class Frames(Dataset):
+    """The whole frames of a dataset, in order (what validation cuts its views from)."""
+
+    def __init__(self, dataset: IRSTDDataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.dataset.frame(i)
+
+
+def build_frame_loader(dataset: IRSTDDataset, frames: int, workers: int, persistent: bool = False) -> DataLoader:
+    """Lists of ``frames`` whole frames ``(H, W, C)``, in order, decoded by ``workers`` processes."""
+    if workers > 0:
+        cv2.setNumThreads(1)  # as build_dataloader: before the workers fork
+    return DataLoader(Frames(dataset), batch_size=frames, shuffle=False, num_workers=workers, collate_fn=list,
                       persistent_workers=persistent and workers > 0)
 
 

@@ -16,6 +16,7 @@ from typing import Callable
 
 import torch
 
+from ..data.views import InferenceMode, round_up
 from ..errors import UserError
 from ..utils.cli import check_imgsz
 from .checkpoint import file_kind, load_checkpoint, model_from_checkpoint
@@ -46,6 +47,7 @@ class InferenceModel:
     channels_last: bool = False  # feed channels-last batches (faster for PyTorch on CPU)
     train_args: dict = field(default_factory=dict)
     module: torch.nn.Module | None = None  # the fused PyTorch model, for the "pytorch" format
+    scale: str = "resize"  # how the training images were scaled: "resize" (letterboxed) or "native" (crops)
 
     @property
     def nc(self) -> int:
@@ -63,18 +65,41 @@ class InferenceModel:
                             f"{self.imgsz} or export again with --dynamic")
         return size
 
+    def default_mode(self) -> InferenceMode:
+        """The inference mode that matches the training: native scale for a model trained on native-scale crops,
+        else the letterbox at the training size."""
+        return InferenceMode.matching(self.scale, self.imgsz)
+
+    def check_mode(self, mode: InferenceMode) -> None:
+        """A clear error when the model cannot take the inputs ``mode`` makes (an export with a fixed input size
+        takes only ``imgsz`` x ``imgsz``)."""
+        check_imgsz(mode.imgsz, self.stride)
+        if not self.fixed_imgsz:
+            return
+        fits = {"letterbox": mode.imgsz == self.imgsz, "native": False,
+                "slice": round_up(mode.tile, self.stride) == self.imgsz and (not mode.full_frame or
+                                                                           mode.imgsz == self.imgsz)}[mode.kind]
+        if not fits:
+            raise UserError(f"{self.path}: exported for {self.imgsz}x{self.imgsz} input only, so {mode.describe()} "
+                            f"cannot run; use --imgsz {self.imgsz} or --slice {self.imgsz}, or export again with "
+                            f"--dynamic")
+
     def metadata(self) -> dict:
         return {"names": self.names, "ch": self.ch, "stride": self.stride, "imgsz": self.imgsz,
-                "data": self.train_args.get("data")}
+                "data": self.train_args.get("data"), "scale": self.scale}
 
 
 def from_module(model: torch.nn.Module, names: list[str], device: torch.device, fuse: bool = True,
-                train_args: dict | None = None, path: Path | str = "<model>") -> InferenceModel:
-    """Wrap a :class:`DetectionModel` for inference (fused and channels-last on CPU unless ``fuse`` is False)."""
+                train_args: dict | None = None, path: Path | str = "<model>", channels_last: bool | None = None
+                ) -> InferenceModel:
+    """Wrap a :class:`DetectionModel` for inference, in eval mode: fused unless ``fuse`` is False, channels-last
+    (faster on the CPU) unless ``channels_last`` says otherwise (a model still training keeps its own layout)."""
     if fuse:
         model.fuse()
-    cpu = device.type == "cpu"
-    model = model.eval().to(device, memory_format=torch.channels_last if cpu else torch.contiguous_format)
+    cpu = device.type == "cpu" if channels_last is None else channels_last
+    model = model.eval().to(device)
+    if cpu:
+        model = model.to(memory_format=torch.channels_last)
 
     @torch.no_grad()
     def run(x: torch.Tensor) -> torch.Tensor:
@@ -82,7 +107,8 @@ def from_module(model: torch.nn.Module, names: list[str], device: torch.device, 
 
     train_args = dict(train_args or {})
     return InferenceModel(run, list(names), model.ch, int(model.stride.max()), int(train_args.get("imgsz") or 640),
-                          device, "pytorch", Path(path), channels_last=cpu, train_args=train_args, module=model)
+                          device, "pytorch", Path(path), channels_last=cpu, train_args=train_args, module=model,
+                          scale=str(train_args.get("scale") or "resize"))
 
 
 def _pytorch(path: Path, device: torch.device, fuse: bool) -> InferenceModel:
@@ -121,7 +147,8 @@ def _onnx(path: Path, device: torch.device) -> InferenceModel:
         return torch.from_numpy(session.run(None, {name: x.detach().cpu().float().numpy()})[0])
 
     return InferenceModel(run, meta["names"], meta["ch"], meta["stride"], meta["imgsz"], device, "onnx", path,
-                          fixed_imgsz=not meta.get("dynamic", False), train_args={"data": meta.get("data")})
+                          fixed_imgsz=not meta.get("dynamic", False), train_args={"data": meta.get("data")},
+                          scale=meta.get("scale") or "resize")
 
 
 def _torchscript(path: Path, device: torch.device) -> InferenceModel:
@@ -139,7 +166,7 @@ def _torchscript(path: Path, device: torch.device) -> InferenceModel:
         return module(x.to(device)).float().cpu()
 
     return InferenceModel(run, meta["names"], meta["ch"], meta["stride"], meta["imgsz"], device, "torchscript",
-                          path, fixed_imgsz=False, train_args={"data": meta.get("data")})
+                          path, fixed_imgsz=False, train_args={"data": meta.get("data")}, scale=meta.get("scale") or "resize")
 
 
 def load_inference_model(path: Path | str, device: torch.device | None = None, fuse: bool = True) -> InferenceModel:

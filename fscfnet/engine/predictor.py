@@ -19,12 +19,13 @@ import numpy as np
 import torch
 
 from ..data.images import IMAGE_SUFFIXES
-from ..data.letterbox import Letterbox
+from ..data.views import InferenceMode
 from ..data.sources import Frame, Source, iter_frames
 from ..errors import UserError
 from ..utils.cli import check_conf
 from ..utils.timing import StageTimer
-from .backends import InferenceModel, model_input
+from .backends import InferenceModel
+from .inference import Inferencer, resolve_mode
 from .result import Result
 
 
@@ -39,16 +40,16 @@ class PredictStats:
 
 
 class Predictor:
-    """``Predictor(model, imgsz, conf, batch)(source)`` -> iterator of :class:`Result`. Unreadable files are
-    recorded in ``stats.skipped`` and passed to ``on_skip``; ``keep_images=False`` drops each original image
-    from its result (nothing to draw, less memory)."""
+    """``Predictor(model, mode, conf, batch)(source)`` -> iterator of :class:`Result`. ``mode``: an
+    :class:`InferenceMode`, a letterbox size, ``"native"``, or None (the mode matching the model's training).
+    Unreadable files are recorded in ``stats.skipped`` and passed to ``on_skip``; ``keep_images=False`` drops
+    each original image from its result (nothing to draw, less memory)."""
 
-    def __init__(self, model: InferenceModel, imgsz: int | None = None, conf: float = 0.25, batch: int = 1,
-                 keep_images: bool = True, on_skip: Callable[[Frame], None] | None = None):
+    def __init__(self, model: InferenceModel, mode: InferenceMode | int | str | None = None, conf: float = 0.25,
+                 batch: int = 1, keep_images: bool = True, on_skip: Callable[[Frame], None] | None = None):
         check_conf(conf)
-        if batch < 1:
-            raise UserError(f"--batch {batch} must be at least 1")
-        self.model, self.imgsz, self.conf, self.batch = model, model.check_imgsz(imgsz), conf, batch
+        self.model, self.mode, self.conf, self.batch = model, resolve_mode(model, mode), conf, batch
+        self.inferencer = Inferencer(model, self.mode, conf, batch)
         self.keep_images, self.on_skip = keep_images, on_skip
         self.stats = PredictStats()
 
@@ -69,19 +70,11 @@ class Predictor:
 
     def _run(self, frames: list[Frame]) -> list[Result]:
         timer = StageTimer()  # the model's backend returns CPU tensors: its work is done when it returns
-        with timer("preprocess"):
-            lbs = [Letterbox(f.image.shape[:2], self.imgsz) for f in frames]
-            boxed = torch.from_numpy(np.stack([lb(f.image) for lb, f in zip(lbs, frames)])).permute(0, 3, 1, 2)
-            x = model_input(boxed, torch.device("cpu"), self.model.channels_last)
-        with timer("inference"):
-            out = self.model(x).numpy()
+        dets = self.inferencer([f.image for f in frames], timer)
         with timer("postprocess"):
-            results = []
-            for det, f, lb in zip(out, frames, lbs):
-                det = lb.to_original(det[det[:, 4] >= self.conf])
-                results.append(Result(f.path, f.image.shape[:2], det[:, :4], det[:, 4], det[:, 5].astype(int),
-                                      self.model.names, f.image if self.keep_images else None, f.frame, f.fps,
-                                      rel=f.rel))
+            results = [Result(f.path, f.image.shape[:2], det[:, :4], det[:, 4], det[:, 5].astype(int),
+                              self.model.names, f.image if self.keep_images else None, f.frame, f.fps, rel=f.rel)
+                       for f, det in zip(frames, dets)]
         n = len(frames)
         speed = {k: v for k, v in timer.ms_per(n).items() if k != "total"}
         for r in results:
@@ -140,7 +133,7 @@ class VideoSink:
             self.writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), result.fps or 25.0, (w, h))
             if not self.writer.isOpened():
                 raise UserError(f"{out}: OpenCV cannot write an mp4 video here")
-        self.writer.write(cv2.cvtColor(result.plot(), cv2.COLOR_RGB2BGR))
+        self.writer.write(cv2.cvtColor(result.plot(insets=False), cv2.COLOR_RGB2BGR))  # a video keeps its frame size
 
     def close(self) -> None:
         if self.writer is not None:
@@ -148,18 +141,21 @@ class VideoSink:
         self.writer, self.path = None, None
 
 
-def run_detect(model: InferenceModel, source: Source, save_dir: Path, imgsz: int | None = None, conf: float = 0.25,
-               batch: int = 1, save: bool = True, save_txt: bool = False, save_conf: bool = False,
-               recursive: bool = False, log: Callable[[str], None] = print) -> PredictStats:
-    """Run ``model`` over ``source``; write annotated images/videos (``save``) and YOLO labels (``save_txt``) into
-    ``save_dir``; log one line per image, the skipped files and the speed. Raises when nothing was readable.
+def run_detect(model: InferenceModel, source: Source, save_dir: Path, mode: InferenceMode | int | str | None = None,
+               conf: float = 0.25, batch: int = 1, save: bool = True, save_txt: bool = False, save_conf: bool = False,
+               recursive: bool = False, save_crop: bool = False, log: Callable[[str], None] = print) -> PredictStats:
+    """Run ``model`` over ``source`` in ``mode`` (see :class:`Predictor`); write annotated images (with zoomed
+    insets of the detections) and videos (``save``), YOLO labels (``save_txt``) and each detection's crop
+    (``save_crop``: ``crops/<name>_<k>_x<x1>_y<y1>.png``) into ``save_dir``; log the mode, one line per image, the
+    skipped files and the speed. Raises when nothing was readable.
 
     Outputs mirror each file's path relative to its source root (``sub/x.png`` -> ``save_dir/sub/x.png`` and
     ``save_dir/labels/sub/x.txt``); names that would collide are made unique by :class:`OutputNames`."""
     def skip(frame: Frame) -> None:
         print(f"skipped {frame.path}: {frame.error}", file=sys.stderr)
 
-    predictor = Predictor(model, imgsz, conf, batch, keep_images=save, on_skip=skip)
+    predictor = Predictor(model, mode, conf, batch, keep_images=save or save_crop, on_skip=skip)
+    log(f"detect: {predictor.mode.describe()} ({model.format}, trained with scale {model.scale}), conf {conf}")
     videos, names = VideoSink(save_dir), OutputNames()
     name = PurePosixPath()
     try:
@@ -177,6 +173,8 @@ def run_detect(model: InferenceModel, source: Source, save_dir: Path, imgsz: int
                     r.save(save_dir / (name if name.suffix.lower() in IMAGE_SUFFIXES else name.with_suffix(".png")))
             if save_txt:
                 r.save_txt(save_dir / "labels" / f"{stem}.txt", save_conf)
+            if save_crop:
+                r.save_crops(save_dir / "crops" / stem.parent, stem.name)
     finally:
         videos.close()
     stats = predictor.stats
@@ -184,6 +182,6 @@ def run_detect(model: InferenceModel, source: Source, save_dir: Path, imgsz: int
         raise UserError(f"--source {source}: no readable image or video frame ({len(stats.skipped)} file(s) skipped)")
     ms = stats.per_image()
     log(f"speed per image: {ms['preprocess']:.1f} ms preprocess, {ms['inference']:.1f} ms inference, "
-        f"{ms['postprocess']:.1f} ms postprocess at {predictor.imgsz} on {model.device} ({model.format}); "
+        f"{ms['postprocess']:.1f} ms postprocess, {predictor.mode.describe()} on {model.device} ({model.format}); "
         f"{stats.images} image(s), {len(stats.skipped)} skipped; results in {save_dir}")
     return stats

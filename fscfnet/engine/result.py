@@ -11,7 +11,10 @@ import numpy as np
 
 from ..errors import UserError
 from ..utils.files import atomic_write, atomic_write_text
-from ..utils.plots import draw_boxes
+from ..utils.plots import draw_boxes, draw_detections
+
+
+INSET_MIN_SIDE = 512  # frames this large or larger get zoomed insets of their detections by default
 
 
 @dataclass
@@ -43,14 +46,43 @@ class Result:
         return ", ".join(f"{n} {self.names[c] if c < len(self.names) else c}{'s' if n > 1 else ''}"
                          for c, n in sorted(counts.items()))
 
-    def plot(self, image: np.ndarray | None = None, scores: bool = True) -> np.ndarray:
-        """The image with boxes drawn, RGB ``(H, W, 3)`` uint8 (grey images are expanded)."""
+    def plot(self, image: np.ndarray | None = None, scores: bool = True, insets: bool | None = None) -> np.ndarray:
+        """The image with boxes drawn, RGB uint8 (grey images are expanded); with ``insets`` (None: for frames
+        whose long side is at least :data:`INSET_MIN_SIDE` px, where a few-pixel target is lost) and detections, a
+        strip of zoomed, numbered insets beside it, one per detection (:func:`draw_detections`)."""
+        img = self._rgb(image)
+        if insets is None:
+            insets = max(img.shape[:2]) >= INSET_MIN_SIDE
+        if insets and len(self):
+            return draw_detections(img, self.boxes, self.classes, self.scores)
+        return draw_boxes(img, self.boxes, self.classes, self.scores if scores else None)
+
+    def _rgb(self, image: np.ndarray | None = None) -> np.ndarray:
         img = self.image if image is None else image
         if img is None:
             raise UserError(f"{self.path}: this result holds no image to draw on (pass image=...)")
-        if img.ndim == 2 or img.shape[2] == 1:
-            img = np.repeat(img.reshape(*img.shape[:2], 1), 3, axis=2)
-        return draw_boxes(img, self.boxes, self.classes, self.scores if scores else None)
+        return np.repeat(img.reshape(*img.shape[:2], 1), 3, axis=2) if img.ndim == 2 or img.shape[2] == 1 else img
+
+    def crops(self) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+        """Each detection's pixels of the original image: ``((x1, y1, x2, y2), crop)`` with the box rounded
+        outwards to whole pixels."""
+        img = self._rgb()
+        h, w = self.orig_shape
+        out = []
+        for x1, y1, x2, y2 in self.boxes:
+            b = (max(int(np.floor(x1)), 0), max(int(np.floor(y1)), 0), min(int(np.ceil(x2)), w), min(int(np.ceil(y2)), h))
+            out.append((b, img[b[1]:b[3], b[0]:b[2]]))
+        return out
+
+    def save_crops(self, folder: Path | str, stem: str) -> list[Path]:
+        """Write each detection's crop as ``folder/<stem>_<k>_x<x1>_y<y1>.png`` (k from 1, in score order as
+        the boxes are), so a crop names where it lies in the frame."""
+        paths = []
+        for k, ((x1, y1, _, _), crop) in enumerate(self.crops(), 1):
+            path = Path(folder) / f"{stem}_{k}_x{x1}_y{y1}.png"
+            _, buf = cv2.imencode(".png", cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+            paths.append(atomic_write(path, lambda tmp, b=buf: tmp.write_bytes(b.tobytes())))
+        return paths
 
     def save(self, path: Path | str) -> Path:
         """Write the annotated image to ``path`` (format from its suffix), atomically."""

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from ..detection.loss import COMPONENTS
 from ..utils.files import atomic_write_text, write_json
 from ..utils.plots import save_figure
-from .checkpoint import save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint
 
 METRIC_COLUMNS = ("precision", "recall", "f1", "ap50", "ap50_95", "pd", "fa")
 TIME_COLUMNS = ("train_s", "val_s")  # seconds the epoch spent training and validating (rank 0)
@@ -84,12 +84,20 @@ class RunFiles:
         write_json(self.provenance, {"starts": [*earlier, {"epoch": epoch, **info}]})
 
     def start_rows(self, resumed_epoch: int | None) -> list[dict]:
-        """The rows a run continues from: none for a new run (an old ``results.csv`` in a reused folder is
-        replaced), and those up to the checkpoint's epoch when resuming (rows written after it are dropped)."""
+        """The rows a run continues from: none for a new run (an old ``results.csv`` and weights in a reused folder
+        are removed, so nothing of another run is resumed), and those up to the checkpoint's epoch when resuming
+        (rows written after it are dropped)."""
         self.weights.mkdir(parents=True, exist_ok=True)
+        if resumed_epoch is None:
+            self.last.unlink(missing_ok=True)
+            self.best.unlink(missing_ok=True)
         rows = [] if resumed_epoch is None else [r for r in read_rows(self.results) if int(r["epoch"]) <= resumed_epoch + 1]
         write_rows(self.results, rows)
         return rows
+
+    def epochs_committed(self) -> int:
+        """How many epochs ``last.pt`` holds (0 without one)."""
+        return int(load_checkpoint(self.last)["epoch"]) + 1 if self.last.is_file() else 0
 
     def commit_epoch(self, rows: list[dict], best: dict | None, last: dict) -> None:
         """``results.csv``, then ``best.pt`` (if given), then ``last.pt``; each a dict of

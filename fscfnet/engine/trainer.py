@@ -22,12 +22,13 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..cfg.train import TrainConfig
-from ..data.dataset import IRSTDDataset, build_dataloader, label_stats
+from ..data.dataset import IRSTDDataset, build_dataloader, build_frame_loader, label_stats
+from ..data.views import InferenceMode
 from ..detection.loss import V10DetectionLoss
 from ..errors import UserError
 from ..metrics.detection import Curves
 from ..nn import build_model
-from ..utils.cli import check_imgsz
+from ..utils.cli import check_imgsz, signals_deferred
 from ..utils.ema import ModelEMA
 from ..utils.files import atomic_write_text
 from ..utils.plots import plot_batch, plot_f1_curve, plot_label_stats, plot_pr_curve
@@ -79,17 +80,18 @@ def build_train_model(plan: TrainPlan, ckpt: dict | None, log: Callable[[str], N
 
 
 def build_loaders(plan: TrainPlan, channels: int, log: Callable[[str], None]) -> tuple[DataLoader, DataLoader | None]:
-    """The augmented, shuffled training loader (this process's share) and, on rank 0, the test-split loader
-    at twice the batch (no gradients to hold); workers persist across epochs."""
+    """The augmented, shuffled training loader (this process's share) and, on rank 0, the test split's whole
+    frames, twice the batch at a time (no gradients to hold); workers persist across epochs."""
     cfg, p, cuda = plan.cfg, plan.processes, plan.device.type == "cuda"
-    train_set = IRSTDDataset(plan.data, "train", cfg.imgsz, cfg.augment_config(), channels, cfg.cache, cfg.seed, log)
+    train_set = IRSTDDataset(plan.data, "train", cfg.imgsz, cfg.augment_config(), channels, cfg.cache, cfg.seed, log,
+                             cfg.scale)
     train_set.mosaic_until = cfg.epochs - cfg.close_mosaic
     train = build_dataloader(train_set, plan.batch, plan.workers, True, cfg.seed, p.rank, p.world, persistent=True,
                              pin_memory=cuda)
     if not p.is_main:
         return train, None
     val_set = IRSTDDataset(plan.data, "test", cfg.imgsz, None, channels, cfg.cache, cfg.seed, log)
-    return train, build_dataloader(val_set, 2 * plan.batch, plan.workers, False, persistent=True, pin_memory=cuda)
+    return train, build_frame_loader(val_set, 2 * plan.batch, plan.workers, persistent=True)
 
 
 def build_state(model: nn.Module, plan: TrainPlan) -> TrainState:
@@ -138,11 +140,11 @@ class Trainer:
             if self.processes.is_main:
                 self._plots()
         except TrainingError as e:
-            done = self.state.epoch + 1  # epochs whose end last.pt holds (the signal may come after a commit)
+            done = self.files.epochs_committed()
             kept = f"{self.files.last} keeps epoch {done}, the last good one" if done else "no checkpoint was written"
             raise TrainingError(f"{e}; {kept}") from None
         except KeyboardInterrupt:
-            done = self.state.epoch + 1
+            done = self.files.epochs_committed()  # from last.pt itself: the signal may come just after a commit
             self.log(f"\ninterrupted in epoch {done + 1}: {self.files.last} holds the end of epoch {done}; "
                      f"--resume {self.files.last} redoes epoch {done + 1} from there, exactly as an uninterrupted run"
                      if done else "\ninterrupted in epoch 1, before the first checkpoint")
@@ -159,7 +161,7 @@ class Trainer:
         if not plan.resumed:
             plot_label_stats(*label_stats(train_set), plan.save_dir / "labels.png", f"{plan.data.name} train")
         world = plan.processes.world
-        self.log(f"{train_set.summary}\n{self.val_loader.dataset.summary}\n"
+        self.log(f"{train_set.summary}\n{self.val_loader.dataset.dataset.summary}\n"
                  f"training {cfg.model} on {plan.device} ({world} process{'es' if world > 1 else ''}, "
                  f"{plan.workers} loader workers each, amp {plan.amp_name}), {cfg.epochs} epochs at {cfg.imgsz}, "
                  f"batch {cfg.batch} (x{accumulation(cfg.batch, cfg.nbs)} accumulation), {cfg.optimizer} lr0 "
@@ -168,8 +170,9 @@ class Trainer:
     def _train_epoch(self, epoch: int) -> EpochResult:
         self.train_loader.sampler.set_epoch(epoch)
         is_main = self.processes.is_main
-        bar = tqdm(total=len(self.train_loader), desc=f"epoch {epoch + 1}/{self.plan.cfg.epochs}", leave=False,
-                   disable=not is_main, dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 60)
+        with signals_deferred():
+            bar = tqdm(total=len(self.train_loader), desc=f"epoch {epoch + 1}/{self.plan.cfg.epochs}", leave=False,
+                       disable=not is_main, dynamic_ncols=True, mininterval=0.5 if sys.stderr.isatty() else 60)
 
         def on_batch(i: int, images: torch.Tensor, targets: tuple) -> None:
             bar.update(1)
@@ -198,7 +201,8 @@ class Trainer:
         if (epoch + 1) % cfg.val_period and epoch + 1 < cfg.epochs:
             return {}, None, False
         t0 = time.perf_counter()
-        v = validate(self.state.eval_model, self.val_loader, device=self.plan.device)
+        v = validate(self.state.eval_model, self.val_loader, 2 * self.plan.batch, device=self.plan.device,
+                     mode=InferenceMode.matching(cfg.scale, cfg.imgsz))
         metrics, seconds = v.metrics_dict(), time.perf_counter() - t0
         fit = fitness(metrics, cfg.fitness)
         is_best = best.fitness is None or fit > best.fitness

@@ -1,5 +1,6 @@
-"""Validation loop, used by training (each epoch) and by ``val.py``: letterboxed batches through the model in
-eval mode, detections mapped back to original pixels, metrics (fscfnet.metrics) and per-image timings.
+"""Validation loop, used by training (each epoch) and by ``val.py``: a split's whole frames through the model in
+an inference mode (:mod:`fscfnet.data.views`: letterbox, native or sliced), detections in original pixels,
+metrics (fscfnet.metrics) and per-image timings.
 ``validate_model`` adds the operating point at a chosen confidence and the Pd-Fa curve."""
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..data import open_dataset
-from ..data.dataset import IRSTDDataset, build_dataloader, original_targets
+from ..data.dataset import IRSTDDataset, build_frame_loader, original_targets
+from ..data.views import InferenceMode
 from ..errors import UserError
 from ..metrics import AP_FLOOR, DEFAULT_CONF, Metrics, evaluate, operating_point, pdfa_curve
 from ..utils.cli import check_conf
 from ..utils.files import write_json
 from ..utils.timing import StageTimer
 from ..utils.plots import plot_f1_curve, plot_pdfa_curve, plot_pr_curve
-from .backends import InferenceModel, model_input
+from .backends import InferenceModel, from_module
+from .inference import Inferencer, resolve_mode
 
 
 @dataclass
@@ -29,44 +32,40 @@ class Validation:
     predictions: list[np.ndarray]  # per image (n, 6): x1, y1, x2, y2, score, class in original pixels
     stems: list[str]
     ms: dict[str, float]  # per image: preprocess, inference, postprocess, total
-    imgsz: int | None = None
+    mode: InferenceMode  # how the frames were fed to the model
 
     def metrics_dict(self) -> dict:
-        """The keys of ``metrics.json`` (docs/design.md §7), then ``at_conf`` when the operating point was evaluated."""
+        """The keys of ``metrics.json`` (docs/design.md §7), the inference mode, then ``at_conf`` when the
+        operating point was evaluated."""
         d = self.metrics.as_dict()
         at_conf = d.pop("at_conf", None)
-        return {**d, "ms_per_image": self.ms["total"], **({"at_conf": at_conf} if at_conf is not None else {})}
+        return {**d, "ms_per_image": self.ms["total"], "mode": self.mode.as_dict(),
+                **({"at_conf": at_conf} if at_conf is not None else {})}
 
 
 @torch.no_grad()
 def validate(model: torch.nn.Module | InferenceModel, data: IRSTDDataset | DataLoader, batch_size: int = 16,
-             workers: int = 2, conf: float = 0.001, device: torch.device | None = None) -> Validation:
-    """Run ``model`` (a module, put in eval mode, or a loaded :class:`InferenceModel`; NMS-free
-    ``(B, max_det, 6)`` output) over a dataset (or a loader built once over it, as training does) and score it."""
-    channels_last = False
-    if isinstance(model, InferenceModel):
-        device, channels_last = model.device, model.channels_last
-    device = device or next(model.parameters()).device
-    was_training = getattr(model, "training", False)
-    if isinstance(model, torch.nn.Module):
-        model.eval()
+             workers: int = 2, conf: float = 0.001, device: torch.device | None = None,
+             mode: InferenceMode | None = None) -> Validation:
+    """Run ``model`` (a module, evaluated in eval mode, or a loaded :class:`InferenceModel`; NMS-free
+    ``(B, max_det, 6)`` output) over a dataset's frames (or a :func:`build_frame_loader` built once over them,
+    as training does) in ``mode`` (default: the letterbox at the dataset's ``imgsz``) and score it."""
+    module = model if isinstance(model, torch.nn.Module) else None
+    was_training = bool(module is not None and module.training)
+    if module is not None:  # the training model as it is: not fused, in its own memory layout
+        device = device or next(module.parameters()).device
+        model = from_module(module, [f"class{c}" for c in range(module.nc)], device, fuse=False, channels_last=False)
+    loader = data if isinstance(data, DataLoader) else build_frame_loader(data, batch_size, workers)
+    dataset = loader.dataset.dataset
+    mode = mode or InferenceMode("letterbox", imgsz=dataset.imgsz)
+    inferencer, timer = Inferencer(model, mode, conf, batch_size), StageTimer(model.device)
     preds: list[np.ndarray] = []
-    timer = StageTimer(device)
-    loader = data if isinstance(data, DataLoader) else build_dataloader(data, batch_size, workers, shuffle=False)
-    dataset = loader.dataset
-    for images, _, metas in loader:
-        with timer("preprocess"):
-            x = model_input(images, device, channels_last)
-        with timer("inference"):
-            out = model(x)
-        with timer("postprocess"):
-            out = out.float().cpu().numpy()
-            preds += [meta.letterbox.to_original(det[det[:, 4] >= conf]) for det, meta in zip(out, metas)]
-    if isinstance(model, torch.nn.Module):
-        model.train(was_training)
-    ms = timer.ms_per(len(dataset))
+    for frames in loader:
+        preds += inferencer(frames, timer)
+    if module is not None:
+        module.train(was_training)
     metrics = evaluate(preds, original_targets(dataset), [tuple(s) for s in dataset.shapes])
-    return Validation(metrics, preds, [Path(p).stem for p in dataset.paths], ms)
+    return Validation(metrics, preds, [Path(p).stem for p in dataset.paths], timer.ms_per(len(dataset)), mode)
 
 
 def coco_predictions(v: Validation) -> list[dict]:
@@ -76,11 +75,12 @@ def coco_predictions(v: Validation) -> list[dict]:
             for stem, det in zip(v.stems, v.predictions) for x1, y1, x2, y2, s, c in det]
 
 
-def validate_model(model: InferenceModel, data: str | None = None, split: str = "test", imgsz: int | None = None,
-                   batch: int = 16, workers: int = 2, conf: float = AP_FLOOR, save_dir: Path | None = None,
-                   save_json: bool = False, log: Callable[[str], None] = print,
+def validate_model(model: InferenceModel, data: str | None = None, split: str = "test",
+                   mode: InferenceMode | int | None = None, batch: int = 16, workers: int = 2, conf: float = AP_FLOOR,
+                   save_dir: Path | None = None, save_json: bool = False, log: Callable[[str], None] = print,
                    at_conf: float = DEFAULT_CONF) -> Validation:
-    """Score a loaded model on a dataset split (``data`` defaults to the one it was trained on).
+    """Score a loaded model on a dataset split (``data`` defaults to the one it was trained on) in ``mode``
+    (an :class:`InferenceMode`, a letterbox size, or None: the mode matching the model's training).
 
     ``conf``: the lowest score kept; AP, the F1-maximising point and the Pd-Fa curve use every detection at or
     above ``min(conf, at_conf)`` (keep the default 0.001). ``at_conf``: the operating point reported in addition
@@ -93,13 +93,12 @@ def validate_model(model: InferenceModel, data: str | None = None, split: str = 
     if cfg.nc != model.nc:
         raise UserError(f"{model.path}: the model predicts {model.nc} classes but {cfg.source} has {cfg.nc} "
                         f"({', '.join(cfg.names)}); validate on data with the model's classes")
-    imgsz = model.check_imgsz(imgsz)
+    mode = resolve_mode(model, mode)
     for value in (at_conf, conf):
         check_conf(value)
-    dataset = IRSTDDataset(cfg, split, imgsz, channels=model.ch, log=log)
+    dataset = IRSTDDataset(cfg, split, mode.imgsz, channels=model.ch, log=log)
     log(dataset.summary)
-    v = validate(model, dataset, batch, workers, min(conf, at_conf))
-    v.imgsz = imgsz
+    v = validate(model, dataset, batch, workers, min(conf, at_conf), mode=mode)
     v.metrics.at_conf = operating_point(v.metrics.curves, at_conf)
     if save_dir is not None:
         metrics = v.metrics_dict()

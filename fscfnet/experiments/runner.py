@@ -117,7 +117,7 @@ def run_one(root: Path, data: str, model: str, seed: int, plan: dict, device: st
         Trainer(load_train_config(values, "experiment settings"), log=log).train()
     best = run_dir / "weights" / "best.pt"
     loaded = load_inference_model(best, select_device(device))
-    v = validate_model(loaded, data, "test", plan["imgsz"], plan["batch"],
+    v = validate_model(loaded, data, "test", None, plan["batch"],
                        load_train_config({"workers": workers}).resolve_workers(), log=log)
     fused = loaded.module  # the fused inference graph just validated
     n_train = len(read_index(data_cfg.index_file("train")))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 from ..errors import UserError
 
@@ -37,6 +38,20 @@ def run_cli(fn: Callable[[], object], interrupted: str = "", sigterm_as_interrup
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+@contextmanager
+def signals_deferred(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM while the block runs; they arrive when it ends. For building an object that an
+    interrupt must not leave half made (tqdm's bar, whose destructor then prints an error)."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, signums)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def check_conf(conf: float, flag: str = "--conf") -> float:

@@ -63,6 +63,53 @@ def draw_boxes(img: np.ndarray, boxes: np.ndarray, classes: np.ndarray, scores: 
     return out
 
 
+def text_scale(h: int, w: int) -> float:
+    """An OpenCV font scale that reads at about the same size on a 256-px and a 4096-px frame."""
+    return max(0.35, min(h, w) / 700)
+
+
+def draw_detections(img: np.ndarray, boxes: np.ndarray, classes: np.ndarray, scores: np.ndarray,
+                    zoom: int = 4, context: int = 16, max_insets: int = 8) -> np.ndarray:
+    """The frame with each box drawn and numbered, and beside it a strip of zoomed insets, one per detection
+    (the highest scores first, at most ``max_insets``): the box and ``context`` px around it, ``zoom`` x larger
+    with nearest-neighbour pixels, labelled with its number and score, so 3-px targets on a large frame can be
+    checked without an image viewer. RGB uint8 ``(H, W + strip, 3)``."""
+    h, w = img.shape[:2]
+    fs, order = text_scale(h, w), np.argsort(-scores, kind="stable")[:max_insets]
+    side = (2 * context + 8) * zoom  # each inset: a square of this side
+    height = max(h, side + 8)  # a frame lower than one inset is extended below with dark rows
+    out = np.full((height, w, 3), 32, np.uint8)
+    out[:h] = img
+    per_column = height // (side + 8)
+    strip = np.full((height, (side + 8) * -(-len(order) // per_column) if len(order) else 0, 3), 32, np.uint8)
+    for k, j in enumerate(order):
+        x1, y1, x2, y2 = (int(round(v)) for v in boxes[j])
+        colour = BOX_COLOURS[int(classes[j]) % len(BOX_COLOURS)]
+        cv2.rectangle(out, (x1 - 2, y1 - 2), (x2 + 1, y2 + 1), colour, max(1, round(fs * 2)))
+        cv2.putText(out, str(k + 1), (x2 + 3, max(y1, 12)), cv2.FONT_HERSHEY_SIMPLEX, fs, colour, 1, cv2.LINE_AA)
+        inset = _inset(img, (x1, y1, x2, y2), context, zoom, side)
+        r, c = k % per_column, k // per_column
+        y0, x0 = 4 + r * (side + 8), 4 + c * (side + 8)
+        strip[y0:y0 + side, x0:x0 + side] = inset
+        cv2.rectangle(strip, (x0 - 1, y0 - 1), (x0 + side, y0 + side), colour, 1)
+        cv2.putText(strip, f"{k + 1}: {scores[j]:.2f}", (x0 + 3, y0 + int(14 * max(fs, 0.5))),
+                    cv2.FONT_HERSHEY_SIMPLEX, max(fs, 0.5), (255, 255, 0), 1, cv2.LINE_AA)
+    return np.concatenate([out, strip], 1) if strip.shape[1] else out
+
+
+def _inset(img: np.ndarray, box: tuple[int, int, int, int], context: int, zoom: int, side: int) -> np.ndarray:
+    """The ``side / zoom``-px square around ``box``'s centre, zoomed to ``side``, with the box outlined."""
+    half = side // zoom // 2
+    cx, cy = (box[0] + box[2]) // 2, (box[1] + box[3]) // 2
+    pad = np.pad(img, ((half, half), (half, half), (0, 0)), constant_values=0)
+    crop = pad[cy:cy + 2 * half, cx:cx + 2 * half]
+    big = cv2.resize(crop, (side, side), interpolation=cv2.INTER_NEAREST)
+    x1, y1 = (box[0] - cx + half) * zoom, (box[1] - cy + half) * zoom
+    x2, y2 = (box[2] - cx + half) * zoom, (box[3] - cy + half) * zoom
+    cv2.rectangle(big, (x1 - 1, y1 - 1), (x2, y2), (0, 255, 0), 1)
+    return big
+
+
 def plot_batch(images: torch.Tensor, targets: tuple[torch.Tensor, ...], path: Path, max_images: int = 16) -> Path:
     """A grid of a collated batch as JPEG: ``(B, C, S, S)`` uint8 images and their padded targets (labels (B, M),
     boxes (B, M, 4) x1, y1, x2, y2 in input pixels, mask (B, M))."""

@@ -19,8 +19,8 @@ import pytest
 
 from fscfnet.cfg.data import load_data_config
 from fscfnet.data import IRSTDDataset, open_dataset, read_yolo_labels
-from fscfnet.data.prepare.download import download_dataset, fetch, verify_sha256
 from fscfnet.data.prepare import main as prepare_main
+from fscfnet.data.prepare.download import download_dataset, fetch, verify_sha256
 from fscfnet.errors import DatasetError, UserError
 
 STEMS = [f"f{i}" for i in range(5)]

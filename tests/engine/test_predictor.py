@@ -14,20 +14,20 @@ import torch
 
 import detect
 import val
-from conftest import ROOT, tiny_demo_yaml, untrained_checkpoint
 from fscfnet import FSCFNet, build_model
-from fscfnet.engine.checkpoint import load_checkpoint
+from fscfnet.cfg import MODELS_DIR
 from fscfnet.engine.backends import load_inference_model
+from fscfnet.engine.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    return tiny_demo_yaml(tmp_path_factory.mktemp("data"), n_train=8, n_test=6)
+def demo(make_demo, tmp_path_factory):
+    return make_demo(8, 6)
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory, demo):
-    return untrained_checkpoint(tmp_path_factory.mktemp("w") / "model.pt", data=demo, imgsz=96, bias=-2.0)
+def weights(make_checkpoint, tmp_path_factory, demo):
+    return make_checkpoint(tmp_path_factory.mktemp("w") / "model.pt", data=demo, imgsz=96, bias=-2.0)
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +210,7 @@ def test_api_val_equals_val_py_and_train_updates_weights(weights, demo, images, 
     assert metrics.pop("ms_per_image") > 0 and metrics == ref  # every value, not only the keys
     assert ref["images"] == 6 and ref["targets"] > 0 and ref["fa"] > 0
     # train from a config, starting from known weights (--weights): the trained ones must differ from them
-    cfg = ROOT / "cfg" / "models" / "yolov10n.yaml"
+    cfg = MODELS_DIR / "yolov10n.yaml"
     model = FSCFNet(cfg, device="cpu", nc=1)
     assert len(model.predict(str(images[0]), conf=0.001)) > 0  # the config's fresh weights, loaded for inference
     best = model.train(data=str(demo), epochs=1, imgsz=64, batch=4, workers=0, project=str(tmp_path / "t"),
@@ -244,7 +244,7 @@ print(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
 """
 
 
-def test_memory_stays_flat_from_50_to_500_images(weights, tmp_path):
+def test_memory_stays_flat_from_50_to_500_images(repo, weights, tmp_path):
     if not Path("/proc/self/clear_refs").exists():
         pytest.skip("needs Linux /proc to reset and read the peak RSS")
     rng = np.random.default_rng(0)
@@ -258,7 +258,7 @@ def test_memory_stays_flat_from_50_to_500_images(weights, tmp_path):
         (few / p.name).symlink_to(p)
     peaks = []
     for src in (few, folder):
-        script = MEMORY_SCRIPT.format(root=str(ROOT), weights=str(weights), src=str(src), out=str(tmp_path / src.name),
+        script = MEMORY_SCRIPT.format(root=str(repo), weights=str(weights), src=str(src), out=str(tmp_path / src.name),
                                       warm=str(folder / "0000.png"))
         proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stderr[-2000:]

@@ -7,8 +7,8 @@ import copy
 import pytest
 import torch
 
-from conftest import MODEL_CFGS
 from fscfnet import build_model
+from fscfnet.cfg import MODELS_DIR
 from fscfnet.nn.blocks import Conv, RepVGGDW, fuse_conv_bn
 
 
@@ -39,7 +39,7 @@ def _assert_close_relative(out: torch.Tensor, ref: torch.Tensor, rel: float, wha
     assert err <= rel * scale, f"{what}: max error {err:.3g} > {rel:g} x {scale:.3g}"
 
 
-@pytest.mark.parametrize("cfg", MODEL_CFGS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("cfg", sorted(MODELS_DIR.glob("*.yaml")), ids=lambda p: p.stem)
 def test_fused_output_equals_unfused(cfg):
     model = build_model(cfg, nc=1)
     _trained_bn(model)
@@ -95,7 +95,7 @@ def test_fuse_conv_bn_is_exact_in_float64():
 
 
 def test_fused_model_cannot_train():
-    model = build_model(MODEL_CFGS[0], nc=1).fuse().train()
+    model = build_model(sorted(MODELS_DIR.glob("*.yaml"))[0], nc=1).fuse().train()
     with pytest.raises(RuntimeError, match="fused for inference"):
         model(torch.randn(1, 3, 64, 64))
 

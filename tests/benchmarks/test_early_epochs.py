@@ -8,11 +8,11 @@ import json
 import pytest
 import yaml
 
-from conftest import ROOT
 
-
-def _script():
-    spec = importlib.util.spec_from_file_location("early_epochs", ROOT / "benchmarks" / "early_epochs.py")
+@pytest.fixture(scope="module")
+def script(repo):
+    """benchmarks/early_epochs.py, loaded as a module."""
+    spec = importlib.util.spec_from_file_location("early_epochs", repo / "benchmarks" / "early_epochs.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -27,11 +27,11 @@ def _run(path, seed, ap50, **settings):
     return str(path)
 
 
-def test_first_epochs_means_and_differing_settings(tmp_path, capsys):
+def test_first_epochs_means_and_differing_settings(script, tmp_path, capsys):
     a = [_run(tmp_path / "a" / f"seed{s}", s, v) for s, v in ((0, [0, 0, 0.05, 0.2]), (1, [0, 0.02, 0.3, 0.4]))]
     b = [_run(tmp_path / "b" / "seed0", 0, [0, 0, 0, 0.15, 0.5], warmup_epochs=0.0)]
     out = tmp_path / "out.json"
-    assert _script().main(["--group", "A", *a, "--group", "B", *b, "--epochs", "3", "4", "5",
+    assert script.main(["--group", "A", *a, "--group", "B", *b, "--epochs", "3", "4", "5",
                            "--out", str(out)]) == 0
     r = json.loads(out.read_text())
     ga, gb = r["groups"]["A"], r["groups"]["B"]
@@ -46,19 +46,19 @@ def test_first_epochs_means_and_differing_settings(tmp_path, capsys):
     assert "| A | 0, 1 | 3, 2 | 4, 3 |" in capsys.readouterr().out
 
 
-def test_a_group_mixing_settings_is_refused(tmp_path, capsys):
+def test_a_group_mixing_settings_is_refused(script, tmp_path, capsys):
     runs = [_run(tmp_path / "a" / "seed0", 0, [0.1]), _run(tmp_path / "a" / "seed1", 1, [0.1], warmup_epochs=0.0)]
-    assert _script().main(["--group", "A", *runs, "--out", str(tmp_path / "o.json")]) == 2
+    assert script.main(["--group", "A", *runs, "--out", str(tmp_path / "o.json")]) == 2
     err = capsys.readouterr().err
     assert "--group A" in err and "warmup_epochs" in err and "seed1" in err
     assert not (tmp_path / "o.json").exists()
     runs = [_run(tmp_path / "b" / "seed0", 0, [0.1]), _run(tmp_path / "b" / "again", 0, [0.2])]
-    assert _script().main(["--group", "B", *runs, "--out", str(tmp_path / "o.json")]) == 2
+    assert script.main(["--group", "B", *runs, "--out", str(tmp_path / "o.json")]) == 2
     assert "--group B: a seed appears twice" in capsys.readouterr().err
 
 
-def test_an_epoch_without_ap50_is_refused_not_read_as_zero(tmp_path, capsys):
+def test_an_epoch_without_ap50_is_refused_not_read_as_zero(script, tmp_path, capsys):
     run = _run(tmp_path / "a" / "seed0", 0, [0.1, 0.2])
     (tmp_path / "a" / "seed0" / "results.csv").write_text("epoch,ap50\n1,0.1\n2,\n3,0.3\n")
-    assert _script().main(["--group", "A", run, "--out", str(tmp_path / "o.json")]) == 2
+    assert script.main(["--group", "A", run, "--out", str(tmp_path / "o.json")]) == 2
     assert "results.csv: epoch 2 has no AP50" in capsys.readouterr().err

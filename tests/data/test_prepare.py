@@ -11,16 +11,16 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import ROOT, reference, shared_dataset
 from fscfnet.data.labels import read_index, read_yolo_labels
-from fscfnet.data.prepare import find_source, main as prepare_main, prepare
+from fscfnet.data.prepare import find_source, prepare
+from fscfnet.data.prepare import main as prepare_main
 from fscfnet.errors import DatasetError, UserError
 
 
 def _reference_boxes(mask_path, image_shape) -> list[tuple[float, ...]]:
     """Normalised (cx, cy, w, h) of scipy's 8-connected components of mask > 127, scaled to the image if the
     mask was drawn at another resolution of the same frame."""
-    ndimage = reference("scipy.ndimage")
+    ndimage = pytest.importorskip("scipy.ndimage")
     mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
     lab, _ = ndimage.label(mask > 127, structure=np.ones((3, 3)))
     sy, sx = image_shape[0] / mask.shape[0], image_shape[1] / mask.shape[1]
@@ -32,7 +32,7 @@ def _reference_boxes(mask_path, image_shape) -> list[tuple[float, ...]]:
 
 
 @pytest.mark.parametrize("name,count,split_sizes", [("NUAA-SIRST", 427, (213, 214)), ("NUDT-SIRST", 1327, (663, 664))])
-def test_prepare_real_dataset_matches_independent_components(tmp_path, name, count, split_sizes):
+def test_prepare_real_dataset_matches_independent_components(shared_dataset, tmp_path, name, count, split_sizes):
     src = shared_dataset(name)
     dst = tmp_path / name
     summary = prepare(src, dst)
@@ -137,7 +137,7 @@ def test_irstd1k_and_dnanet_layouts(tmp_path):
     assert prepare(dn, tmp_path / "dn")["layout"] == "DNANet"
 
 
-def test_unpaired_files_are_listed_and_refused(tmp_path):
+def test_unpaired_files_are_listed_and_refused(repo, tmp_path):
     src = tmp_path / "bad"
     _mask_source(src, ["a", "b", "c"])
     (src / "masks" / "b.png").unlink()
@@ -147,7 +147,7 @@ def test_unpaired_files_are_listed_and_refused(tmp_path):
         prepare(src, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     proc = subprocess.run([sys.executable, "-m", "fscfnet.data.prepare", str(src), "--dst", str(tmp_path / "o")],
-                          cwd=ROOT, capture_output=True, text=True)
+                          cwd=repo, capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "refusing to convert" in proc.stderr
 
 
@@ -178,7 +178,7 @@ def _slice_lines(path, stems):
     return b"".join(line for line in path.read_bytes().splitlines(keepends=True) if line.strip().decode() in stems)
 
 
-def test_prepare_irstd1k_upstream_slice_matches_independent_components(tmp_path):
+def test_prepare_irstd1k_upstream_slice_matches_independent_components(shared_dataset, tmp_path):
     src = shared_dataset("IRSTD-1K", marker="IRSTD1k_Img")
     # the full source: BasicIRSTD's img_idx/ (CRLF train file) wins over IRSTD-1K's own trainval.txt/test.txt
     full = find_source(src, "masks")

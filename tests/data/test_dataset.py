@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import reference
 from fscfnet.cfg.augment import AugmentConfig
 from fscfnet.cfg.data import DataConfig, load_data_config
-from fscfnet.data.dataset import IRSTDDataset, build_dataloader, label_stats
 from fscfnet.data import ensure_dataset
+from fscfnet.data.dataset import IRSTDDataset, build_dataloader, label_stats
 from fscfnet.data.demo import generate_demo, make_frame
 from fscfnet.data.labels import read_yolo_labels
+from fscfnet.data.views import letterbox_view
 from fscfnet.errors import DatasetError, UserError
 from fscfnet.utils.plots import plot_batch, plot_label_stats
 
@@ -71,31 +71,30 @@ def test_background_images_unreadable_files_and_channels(tmp_path):
     assert len(ds) == 2 and ds.skipped == [str(tmp_path / "images" / "broken.png")]
     assert "broken.png: cannot be read as an image; skipped" in logged[0]
     assert "2 images, 1 targets, 1 background (1 without a label file), 1 unreadable skipped" in ds.summary
-    img, target, meta = ds[0]
-    assert img.shape == (3, 64, 64) and img.dtype == torch.uint8
-    assert IRSTDDataset(cfg, "train", 64, channels=1, log=logged.append)[0][0].shape == (1, 64, 64)
-    assert (img[0] == img[1]).all() and (img[1] == img[2]).all()  # grey loads as three equal channels
+    frame = ds.frame(0)
+    assert frame.shape == (30, 40, 3) and frame.dtype == np.uint8  # whole frames, as read
+    assert IRSTDDataset(cfg, "train", 64, channels=1, log=logged.append).frame(0).shape == (30, 40, 1)
+    assert (frame[..., 0] == frame[..., 1]).all() and (frame[..., 1] == frame[..., 2]).all()  # grey: 3 equal channels
+    with pytest.raises(TypeError, match="frame"):
+        ds[0]  # a dataset without augmentation gives whole frames, not training samples
 
 
-def test_letterbox_meta_maps_boxes_back_to_original_pixels(tmp_path):
+def test_letterbox_view_maps_boxes_back_to_original_pixels(tmp_path):
+    """Validation letterboxes a frame through a View: the same pixels and box map as the training Letterbox."""
     cfg = make_dataset(tmp_path, {"a": target_image(80, 40, 30, 10, size=4)}, {"a": ["0 0.4 0.3 0.05 0.1"]})
     ds = IRSTDDataset(cfg, "test", 64)
-    img, target, meta = ds[0]
-    lb = meta.letterbox  # 80x40 -> 64x32 at 0.8, centred with 16 grey rows above
-    assert lb.ratio == pytest.approx(0.8) and lb.pad == (0.0, 16.0) and lb.orig_hw == (40, 80)
-    assert lb.resized_hw == (32, 64)
-    _, cx, cy, w, h = target[0].tolist()
-    x1 = (cx - w / 2) * 64
-    y1 = (cy - h / 2) * 64
-    assert ((x1 - lb.pad[0]) / lb.ratio, (y1 - lb.pad[1]) / lb.ratio) == pytest.approx((30, 10), abs=1e-4)
-    back = lb.to_original(np.array([[x1, y1, x1 + 3.2, y1 + 3.2, 0.9, 0]]))
-    np.testing.assert_allclose(back, [[30, 10, 34, 14, 0.9, 0]], atol=1e-4)
-    # clipped to the image; a box wholly in the grey band is dropped
-    np.testing.assert_allclose(lb.to_original(np.array([[-8.0, 10, 8, 20, 1, 0], [0, 0, 60, 12, 1, 0]])),
+    frame = ds.frame(0)
+    view, lb = letterbox_view(frame.shape[:2], 64), ds.letterbox(0)  # 80x40 -> 64x32 at 0.8, 16 grey rows above
+    assert (view.ratio, view.left, view.top, view.shape) == (pytest.approx(0.8), 0, 16, (64, 64))
+    assert np.array_equal(view.image(frame), lb(frame))
+    x1, y1, x2, y2 = lb.boxes_to_input(ds.pixel_boxes(0))[0]
+    assert (x1, y1) == pytest.approx((30 * 0.8, 10 * 0.8 + 16))
+    np.testing.assert_allclose(view.to_frame(np.array([[x1, y1, x1 + 3.2, y1 + 3.2, 0.9, 0]])),
+                               [[30, 10, 34, 14, 0.9, 0]], atol=1e-4)
+    # clipped to the frame; a box wholly in the grey band is dropped
+    np.testing.assert_allclose(view.to_frame(np.array([[-8.0, 10, 8, 20, 1, 0], [0, 0, 60, 12, 1, 0]])),
                                [[0, 0, 10, 5, 1, 0]])
-    assert ds.augment is None and ds[0][2].letterbox == lb
-    cached = IRSTDDataset(cfg, "test", 64, cache=True)
-    assert torch.equal(cached[0][0], img) and torch.equal(cached[0][1], target)
+    assert np.array_equal(IRSTDDataset(cfg, "test", 64, cache=True).frame(0), frame)
 
 
 def test_empty_index_and_missing_image(tmp_path):
@@ -112,7 +111,7 @@ def test_empty_index_and_missing_image(tmp_path):
 
 def _target_footprints(img: np.ndarray, background: int) -> list[tuple[int, int, int, int, bool]]:
     """Half-maximum pixel extent (x1, y1, x2, y2 exclusive) of each bright blob, and whether it touches the border."""
-    ndimage = reference("scipy.ndimage")
+    ndimage = pytest.importorskip("scipy.ndimage")
     comps, _ = ndimage.label(img > background + 8, structure=np.ones((3, 3)))
     out = []
     for k, (sy, sx) in enumerate(ndimage.find_objects(comps), 1):
@@ -218,7 +217,7 @@ def test_samples_depend_only_on_seed_epoch_and_index(tmp_path):
 def _components_as_yolo_rows(mask: np.ndarray) -> list[list[float]]:
     """The 8-connected components of ``mask > 127`` by scipy.ndimage, each as a YOLO row (class 0, centre and
     size normalised) of its tight pixel-inclusive box: columns x1..x2 -> x = x1, w = x2 - x1 + 1."""
-    ndimage = reference("scipy.ndimage")
+    ndimage = pytest.importorskip("scipy.ndimage")
     comps, n = ndimage.label(mask > 127, structure=np.ones((3, 3)))
     h, w = mask.shape
     rows = []

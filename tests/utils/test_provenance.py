@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT
 from fscfnet.utils.provenance import command_line
 
 
@@ -20,8 +19,8 @@ def test_command_line_for_each_way_of_starting_a_job():
     assert command_line(["/usr/bin/python", "train.py"]) == "python train.py"
 
 
-def test_provenance_records_the_interpreters_own_arguments():
+def test_provenance_records_the_interpreters_own_arguments(repo):
     code = "from fscfnet.utils.provenance import provenance; print(provenance()['command'])"
-    out = subprocess.run([sys.executable, "-c", code, "--flag", "two words"], cwd=ROOT, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", code, "--flag", "two words"], cwd=repo, capture_output=True,
                          text=True, check=True).stdout.strip()
     assert shlex.split(out) == [Path(sys.executable).name, "-c", code, "--flag", "two words"]

@@ -10,19 +10,18 @@ import sys
 import pytest
 import torch
 
-from conftest import ROOT, tiny_demo_yaml, wait_for
+from fscfnet.engine.checkpoint import load_checkpoint
 from fscfnet.engine.run_dir import read_rows
 from fscfnet.experiments import main
-from fscfnet.engine.checkpoint import load_checkpoint
 
 
-def test_runner_resumes_after_kill_without_retraining_finished_pairs(tmp_path, capsys):
-    data = tiny_demo_yaml(tmp_path, n_train=12, n_test=6)
+def test_runner_resumes_after_kill_without_retraining_finished_pairs(make_demo, repo, wait_for, tmp_path, capsys):
+    data = make_demo(12, 6)
     args = ["--models", "yolov10n", "fscfnet", "--data", str(data), "--epochs", "2", "--imgsz", "64", "--batch", "4",
             "--workers", "0", "--device", "cpu", "--project", str(tmp_path / "exp"), "--name", "t"]
     root = tmp_path / "exp" / "t"
     first, second = root / "demo" / "yolov10n" / "seed0", root / "demo" / "fscfnet" / "seed0"
-    proc = subprocess.Popen([sys.executable, "-m", "fscfnet.experiments", *args], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "fscfnet.experiments", *args], cwd=repo,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert wait_for(lambda: (second / "weights" / "last.pt").is_file()), "the second pair never checkpointed"
@@ -59,8 +58,8 @@ def test_runner_resumes_after_kill_without_retraining_finished_pairs(tmp_path, c
     assert (root / "results.md").read_text() == table
 
 
-def test_runner_refuses_changed_settings_and_unknown_models(tmp_path, capsys):
-    data = tiny_demo_yaml(tmp_path, n_train=4, n_test=2)
+def test_runner_refuses_changed_settings_and_unknown_models(make_demo, tmp_path, capsys):
+    data = make_demo(4, 2)
     base = ["--data", str(data), "--imgsz", "64", "--batch", "2", "--workers", "0", "--device", "cpu",
             "--project", str(tmp_path / "exp"), "--name", "t"]
     assert main(["--models", "nope", *base, "--epochs", "1"]) == 2
@@ -80,10 +79,10 @@ def test_set_needs_key_and_value(tmp_path, capsys, bad):
     assert "expected KEY=VALUE" in capsys.readouterr().err
 
 
-def test_rerun_after_a_kill_between_the_last_epoch_and_done_json_finishes_the_grid(tmp_path, capsys):
+def test_rerun_after_a_kill_between_the_last_epoch_and_done_json_finishes_the_grid(make_demo, tmp_path, capsys):
     """Killed during the final validation (last.pt at the final epoch, no done.json), or after an early stop:
     the same command must finish the pair without training it again."""
-    data = tiny_demo_yaml(tmp_path, n_train=8, n_test=4)
+    data = make_demo(8, 4)
     args = ["--models", "yolov10n", "--data", str(data), "--epochs", "4", "--imgsz", "64", "--batch", "4",
             "--workers", "0", "--device", "cpu", "--project", str(tmp_path / "exp"), "--name", "t",
             "--set", "patience=1"]  # AP stays 0 on this tiny set: stops early after epoch 2
@@ -104,7 +103,7 @@ def test_rerun_after_a_kill_between_the_last_epoch_and_done_json_finishes_the_gr
 
 def test_seed_table_and_paired_differences_against_hand_computed_statistics():
     """Three seeds of two models: mean ± sample std per metric and paired differences, computed here by hand."""
-    from fscfnet.experiments_table import format_results, summarize
+    from fscfnet.experiments import format_results, summarize
 
     def row(model, seed, ap50, ap, fa, last_ap50):
         return {"data": "D", "model": model, "seed": seed, "precision": 0.5, "recall": 0.5, "f1": 0.5, "ap50": ap50,
@@ -124,7 +123,7 @@ def test_seed_table_and_paired_differences_against_hand_computed_statistics():
     fa = s["new"]["vs_baseline"]["best.fa"]  # -1e-4, +1e-4, -1e-4: lower is better, so 2 seeds favour new
     assert (fa["favour_model"], fa["favour_baseline"]) == (2, 1)
     assert s["new"]["vs_baseline"]["last.ap50"]["mean"] == pytest.approx((0.01 + 0.01 + 0.04) / 3)
-    table = format_results(rows, {"epochs": 10, "imgsz": 320, "batch": 16, "seeds": [0, 1, 2], "settings": {}}, "base")
+    table = format_results(summarize(rows, "base"), rows, {"epochs": 10, "imgsz": 320, "batch": 16, "seeds": [0, 1, 2], "settings": {}}, "base")
     line = next(ln for ln in table.splitlines() if ln.startswith("| new |") and "±" in ln)
     assert "0.733 ± 0.021" in line and "9/10, 9/10, 9/10" in line
     diff_line = [ln for ln in table.splitlines() if ln.startswith("| new |")][-1]

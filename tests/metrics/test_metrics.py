@@ -10,8 +10,13 @@ import math
 import numpy as np
 import pytest
 
-from conftest import reference
-from fscfnet.metrics import DEFINITIONS, evaluate, format_table, operating_point, pdfa_curve
+from fscfnet.metrics import (
+    DEFINITIONS,
+    evaluate,
+    format_table,
+    operating_point,
+    pdfa_curve,
+)
 
 
 def _random_split(rng, n_images, nc):
@@ -48,7 +53,7 @@ def _pycocotools_ap(preds, targets, sizes, nc):
             for k, (i, (c, x1, y1, x2, y2)) in enumerate((i, row) for i, t in enumerate(targets) for row in t)]
     dets = [{"image_id": i, "category_id": int(c), "bbox": [x1, y1, x2 - x1, y2 - y1], "score": s}
             for i, p in enumerate(preds) for x1, y1, x2, y2, s, c in p]
-    COCO, COCOeval = reference("pycocotools.coco").COCO, reference("pycocotools.cocoeval").COCOeval
+    COCO, COCOeval = pytest.importorskip("pycocotools.coco").COCO, pytest.importorskip("pycocotools.cocoeval").COCOeval
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO()
         gt.dataset = {"images": images, "annotations": anns, "categories": [{"id": c} for c in range(nc)]}

@@ -8,18 +8,20 @@ import json
 import sys
 import time
 
-from conftest import ROOT
+import pytest
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "benchmarks" / "gpu_check.py")
+@pytest.fixture(scope="module")
+def script(repo):
+    """benchmarks/gpu_check.py, loaded as a module."""
+    spec = importlib.util.spec_from_file_location("gpu_check", repo / "benchmarks" / "gpu_check.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def test_every_stage_is_reported_and_a_failure_or_the_deadline_stops_only_its_own_stage(tmp_path):
-    g = _script()
+def test_every_stage_is_reported_and_a_failure_or_the_deadline_stops_only_its_own_stage(script, tmp_path):
+    g = script
     report = g.Report(tmp_path)
     ran = []
 
@@ -46,8 +48,8 @@ def test_every_stage_is_reported_and_a_failure_or_the_deadline_stops_only_its_ow
     assert "no time left" in data["cuda_tests"]["skipped"]
 
 
-def test_a_planted_failure_is_recorded_and_the_later_stages_run(tmp_path):
-    g = _script()
+def test_a_planted_failure_is_recorded_and_the_later_stages_run(script, tmp_path):
+    g = script
     report = g.Report(tmp_path)
     stages = {name: (lambda b, n=name: {"ran": n}) for name in g.STAGES}
     g.run_stages(stages, time.time() + 60, {s: 0.0 for s in g.STAGES}, report, fail="validate")
@@ -56,15 +58,15 @@ def test_a_planted_failure_is_recorded_and_the_later_stages_run(tmp_path):
     assert [data[s].get("ran") for s in ("train", "latency", "cuda_tests")] == ["train", "latency", "cuda_tests"]
 
 
-def test_a_hung_child_is_stopped_at_its_timeout():
-    g = _script()
+def test_a_hung_child_is_stopped_at_its_timeout(script):
+    g = script
     t0 = time.time()
     r = g.run_child([sys.executable, "-c", "import time; time.sleep(60)"], timeout=1.0)
     assert r["timed_out"] and r["exit"] != 0 and time.time() - t0 < 15
 
 
-def test_workers_are_lowered_to_what_dev_shm_holds(monkeypatch):
-    g = _script()
+def test_workers_are_lowered_to_what_dev_shm_holds(script, monkeypatch):
+    g = script
 
     class Usage:
         total, free = 64 << 20, 64 << 20  # a container's default 64 MiB /dev/shm

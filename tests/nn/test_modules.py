@@ -9,7 +9,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import reference
 from fscfnet.nn.aca import ACA, ConvACA
 from fscfnet.nn.blocks import Conv, GroupSumConv2d
 from fscfnet.nn.fsconv import FSConv, HaarDWT
@@ -17,7 +16,7 @@ from fscfnet.nn.mrcb import MRCB, RFBlock
 
 
 def DWTForward(**kwargs) -> torch.nn.Module:  # noqa: N802 (the reference's own name)
-    return reference("pytorch_wavelets").DWTForward(**kwargs)
+    return pytest.importorskip("pytorch_wavelets").DWTForward(**kwargs)
 
 
 BN_EPS = 1e-3  # Ultralytics' Conv BatchNorm eps, which the references below assume

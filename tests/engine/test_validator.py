@@ -14,21 +14,25 @@ import torch
 import yaml
 
 import val
-from conftest import ROOT, tiny_demo_yaml, untrained_checkpoint
 from fscfnet import build_model
+from fscfnet.cfg import MODELS_DIR
+from fscfnet.engine.checkpoint import (
+    load_checkpoint,
+    model_from_checkpoint,
+    save_checkpoint,
+)
 from fscfnet.metrics import DEFINITIONS, PDFA_THRESHOLDS
 from fscfnet.metrics.__main__ import main as metrics_main
-from fscfnet.engine.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 
 
 @pytest.fixture(scope="module")
-def demo_yaml(tmp_path_factory):
-    return tiny_demo_yaml(tmp_path_factory.mktemp("data"), n_train=4, n_test=6)
+def demo_yaml(make_demo, tmp_path_factory):
+    return make_demo(4, 6)
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, demo_yaml):
-    return untrained_checkpoint(tmp_path_factory.mktemp("w") / "model.pt", data=demo_yaml)
+def checkpoint(make_checkpoint, tmp_path_factory, demo_yaml):
+    return make_checkpoint(tmp_path_factory.mktemp("w") / "model.pt", data=demo_yaml)
 
 
 def _val(tmp_path, weights, *extra):
@@ -43,7 +47,7 @@ def test_checkpoint_is_plain_data_and_round_trips(checkpoint, tmp_path):
     assert raw["epoch"] == 3 and raw["names"] == ["target"] and isinstance(raw["model_yaml"], dict)
     # round trip against the model that was saved (not one rebuilt from the file): every tensor of the original,
     # randomised (BatchNorm statistics included) so a default-initialised or lossy load cannot match it
-    cfg = ROOT / "cfg" / "models" / "fscfnet.yaml"
+    cfg = MODELS_DIR / "fscfnet.yaml"
     original = build_model(cfg, nc=2)
     with torch.no_grad():
         for t in original.state_dict().values():
@@ -74,8 +78,9 @@ def test_val_is_deterministic_and_metrics_cli_reproduces_it(tmp_path, checkpoint
     first, second = json.loads((tmp_path / "v" / "metrics.json").read_text()), json.loads(
         (tmp_path / "v2" / "metrics.json").read_text())
     keys = {"precision", "recall", "f1", "ap50", "ap50_95", "pd", "fa", "pd_c", "fa_c", "conf_threshold", "images",
-            "targets", "ms_per_image", "at_conf"}
+            "targets", "ms_per_image", "mode", "at_conf"}
     assert set(first) == keys and first["at_conf"]["conf"] == 0.25  # the default --conf
+    assert first["mode"]["mode"] == "letterbox" and first["mode"]["imgsz"] == 96  # the training size's letterbox
     first.pop("ms_per_image"), second.pop("ms_per_image")
     assert first == second and first["targets"] > 0 and first["fa"] > 0
     preds = (tmp_path / "v" / "predictions.json").read_text()
@@ -91,7 +96,7 @@ def test_val_is_deterministic_and_metrics_cli_reproduces_it(tmp_path, checkpoint
     assert metrics_main(["--data", str(demo_yaml), "--pred", str(tmp_path / "v" / "predictions.json"),
                          "--out", str(tmp_path / "m.json")]) == 0
     again = json.loads((tmp_path / "m.json").read_text())
-    assert again.pop("ms_per_image") is None and again == first
+    assert again.pop("ms_per_image") is None and again == {k: v for k, v in first.items() if k != "mode"}
 
 
 def test_metrics_cli_scores_exact_boxes_perfectly(tmp_path, demo_yaml):
@@ -138,7 +143,7 @@ def test_val_bad_inputs(tmp_path, checkpoint, demo_yaml, capsys):
     assert _val(tmp_path, tmp_path / "bad.onnx") == 2
     assert "bad.onnx: ONNX Runtime cannot load it" in capsys.readouterr().err
     two = tmp_path / "two.pt"
-    save_checkpoint(two, build_model(ROOT / "cfg" / "models" / "yolov10n.yaml", nc=2), ["a", "b"],
+    save_checkpoint(two, build_model(MODELS_DIR / "yolov10n.yaml", nc=2), ["a", "b"],
                     train_args={"data": str(demo_yaml)})
     assert _val(tmp_path, two) == 2
     assert "the model predicts 2 classes but" in capsys.readouterr().err
@@ -155,13 +160,13 @@ def test_val_bad_inputs(tmp_path, checkpoint, demo_yaml, capsys):
     assert "--conf 1.5 must lie in [0, 1)" in capsys.readouterr().err
 
 
-def test_val_cli_exit_code_and_single_line_error(tmp_path):
-    proc = subprocess.run([sys.executable, "val.py", "--weights", str(tmp_path / "nope.pt")], cwd=ROOT,
+def test_val_cli_exit_code_and_single_line_error(repo, tmp_path):
+    proc = subprocess.run([sys.executable, "val.py", "--weights", str(tmp_path / "nope.pt")], cwd=repo,
                           capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "weights file not found" in proc.stderr
 
 
-def test_background_only_split_reports_false_alarms_at_conf(tmp_path, demo_yaml, capsys):
+def test_background_only_split_reports_false_alarms_at_conf(make_checkpoint, tmp_path, demo_yaml, capsys):
     """Frames without targets: Pd is undefined, so what matters is how many false alarms survive --conf."""
     demo, bg = demo_yaml.parent / "demo", tmp_path / "bg"
     stems = (demo / "img_idx" / "test_demo.txt").read_text().split()
@@ -173,7 +178,7 @@ def test_background_only_split_reports_false_alarms_at_conf(tmp_path, demo_yaml,
     (bg / "img_idx" / "test_bg.txt").write_text("\n".join(stems) + "\n")
     cfg = tmp_path / "bg.yaml"
     cfg.write_text(f"path: {bg}\ntrain: img_idx/test_bg.txt\ntest: img_idx/test_bg.txt\nnames: [target]\n")
-    weights = untrained_checkpoint(tmp_path / "m.pt", data=cfg, bias=-2.0)  # scores on both sides of 0.25
+    weights = make_checkpoint(tmp_path / "m.pt", data=cfg, bias=-2.0)  # scores on both sides of 0.25
     capsys.readouterr()
     assert _val(tmp_path, weights, "--conf", "0.25") == 0
     out = capsys.readouterr().out.splitlines()

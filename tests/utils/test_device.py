@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import fscfnet.api
-from conftest import ROOT
 from fscfnet import FSCFNet
+from fscfnet.cfg import MODELS_DIR
 from fscfnet.engine.backends import META_KEY, load_inference_model
 from fscfnet.errors import UserError
 from fscfnet.utils.device import parse_devices, select_device, training_device
@@ -92,13 +92,13 @@ class _FakeTrainer:
 def test_api_train_uses_the_constructor_device_unless_given_its_own(monkeypatch):
     monkeypatch.setattr(fscfnet.api, "Trainer", _FakeTrainer)
     _FakeTrainer.configs.clear()
-    model = FSCFNet(ROOT / "cfg" / "models" / "yolov10n.yaml", device="cpu", nc=1)
+    model = FSCFNet(MODELS_DIR / "yolov10n.yaml", device="cpu", nc=1)
     assert model.train(data="demo", epochs=1) == {"ap50": 0.5}
     model.train(data="demo", epochs=1, device="auto")
     assert [c.device for c in _FakeTrainer.configs] == ["cpu", "auto"]
     assert model.device_spec == "cpu" and model.device == torch.device("cpu")
     _gpus(monkeypatch, 2)
-    FSCFNet(ROOT / "cfg" / "models" / "yolov10n.yaml", device="0,1", nc=1).train(data="demo")
+    FSCFNet(MODELS_DIR / "yolov10n.yaml", device="0,1", nc=1).train(data="demo")
     assert _FakeTrainer.configs[-1].device == "0,1"  # the spec itself, not just the first device
 
 

@@ -7,12 +7,12 @@ import torch
 import yaml
 from torch import nn
 
-from conftest import ROOT
 from fscfnet import build_model
+from fscfnet.cfg import MODELS_DIR
 from fscfnet.nn import ModelConfigError, get_block, register, registered_names
 from fscfnet.nn.registry import _REGISTRY, summed_channels
 
-BASE = yaml.safe_load((ROOT / "cfg" / "models" / "yolov10n.yaml").read_text())
+BASE = yaml.safe_load((MODELS_DIR / "yolov10n.yaml").read_text())
 
 
 def _write(tmp_path, cfg: dict, name: str = "model.yaml"):
@@ -67,7 +67,7 @@ def test_width_depth_scaling_rounds_to_multiples_of_8():
 
 def test_concat_rule_and_ch_override():
     assert get_block("Concat").channels is summed_channels
-    model = build_model(ROOT / "cfg" / "models" / "yolov10n.yaml", ch=1)
+    model = build_model(MODELS_DIR / "yolov10n.yaml", ch=1)
     assert model.layers[0].conv.in_channels == 1 and model.yaml["ch"] == 1
     assert model.specs[12].out_channels == 256 + 128  # cat(upsampled P5, P4)
     assert model.nc == 1
@@ -108,7 +108,7 @@ def test_unknown_top_level_key_and_scale(tmp_path):
     with pytest.raises(ModelConfigError, match=r"unknown key 'scals'; did you mean 'scales'\?"):
         build_model(_write(tmp_path, {**BASE, "scals": BASE["scales"]}))
     with pytest.raises(ModelConfigError, match=r"unknown scale 'x'"):
-        build_model(ROOT / "cfg" / "models" / "yolov10n.yaml", scale="x")
+        build_model(MODELS_DIR / "yolov10n.yaml", scale="x")
     two = {k: v for k, v in BASE.items() if k != "scale"}
     two["scales"] = {"n": [0.33, 0.25, 1024], "s": [0.33, 0.5, 1024]}
     with pytest.raises(ModelConfigError, match="several scales"):
@@ -122,11 +122,11 @@ def test_head_must_be_last_and_missing_file():
     with pytest.raises(ModelConfigError, match="head must be the last layer"):
         build_model(cfg)
     with pytest.raises(ModelConfigError, match="model config not found"):
-        build_model(ROOT / "cfg" / "models" / "nope.yaml")
+        build_model(MODELS_DIR / "nope.yaml")
 
 
 def test_registry_lists_every_block_the_configs_use():
-    used = {row[2] for p in (ROOT / "cfg" / "models").glob("*.yaml")
+    used = {row[2] for p in (MODELS_DIR).glob("*.yaml")
             for section in ("backbone", "head") for row in yaml.safe_load(p.read_text())[section]}
     assert used <= set(registered_names())
     assert {"FSConv", "ConvACA", "MRCB", "RFBlock", "CIB", "C2fCIB", "PSA", "SCDown", "SPPF"} <= set(registered_names())

@@ -1,109 +1,60 @@
-"""Loss and trainer: tiny-target assignment, NWD, end-to-end epochs, resume, NaN stop, reproducibility, DDP."""
+"""The trainer end to end on tiny demo sets: checkpoints, reproducibility, non-finite losses, resume (kill -9, SIGINT/SIGTERM, across devices), DDP, EMA validation, patience, val_period, close_mosaic, precision."""
 
 from __future__ import annotations
 
-import math
 import json
+import math
 import os
 import signal
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
-import torchvision
+from torch import nn
 
 import train
-from conftest import ROOT, tiny_demo_yaml, wait_for
 from fscfnet import build_model
+from fscfnet.cfg.data import load_data_config
+from fscfnet.cfg.train import TrainConfig, load_train_config
+from fscfnet.data.dataset import IRSTDDataset
+from fscfnet.detection.loss import COMPONENTS, V10DetectionLoss
+from fscfnet.engine import trainer as trainer_module
+from fscfnet.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from fscfnet.engine.run_dir import TIME_COLUMNS, read_rows
-from fscfnet.detection.boxes import box_quality, ciou, nwd
-from fscfnet.engine.checkpoint import load_checkpoint
-from fscfnet.cfg.loss import LossConfig
-from fscfnet.detection.loss import V10DetectionLoss
+from fscfnet.engine.schedule import Schedule
+from fscfnet.engine.validator import validate
+from fscfnet.utils.ema import ModelEMA
 
-FSCFNET = str(ROOT / "cfg" / "models" / "fscfnet.yaml")
-YOLO = str(ROOT / "cfg" / "models" / "yolov10n.yaml")
-
-
-def test_nwd_equals_hand_computed_value():
-    a, b = torch.tensor([0.0, 0, 4, 4]), torch.tensor([3.0, 4, 9, 8])
-    # centres (2, 2) and (6, 6); sizes 4x4 and 6x4: W2^2 = 4^2 + 4^2 + (2^2 + 0^2) / 4 = 33
-    assert nwd(a, b).item() == pytest.approx(math.exp(-math.sqrt(33) / 12.8), rel=1e-6)
-    assert nwd(a, b, c=6.4).item() == pytest.approx(math.exp(-math.sqrt(33) / 6.4), rel=1e-6)
-    assert box_quality(a, b, 0.5, 12.8).item() == pytest.approx(0.5 * ciou(a, b).item() + 0.5 * math.exp(-math.sqrt(33) / 12.8))
-    assert box_quality(a, b, 1.0, 12.8).item() == ciou(a, b).item()
+# mosaic only: no scale, shift, flip or photometric change, so a non-mosaic sample is the plain letterbox
+MOSAIC_ONLY = {"mosaic": 1.0, "translate": 0.0, "scale": 0.0, "fliplr": 0.0, "flipud": 0.0, "brightness": 0.0,
+               "contrast": 0.0, "gamma": 0.0}
 
 
-@pytest.mark.parametrize("cfg_path", [FSCFNET, YOLO])
-def test_two_pixel_target_gets_positives_with_nonzero_scores_on_both_heads(cfg_path):
-    torch.manual_seed(0)
-    model = build_model(cfg_path, nc=1)
-    out = model(torch.rand(1, 3, 320, 320))
-    for x, y in [(100.0, 60.0), (101.0, 61.0), (4.0, 317.0), (163.5, 170.5)]:  # on, off and between anchor centres
-        targets = torch.tensor([[0, 0, x / 320, y / 320, 2 / 320, 2 / 320]])
-        for name, a in V10DetectionLoss(model).assign(out, targets, (320, 320)).items():
-            assert a.fg.sum() >= 1, (name, x, y)
-            assert a.scores.max() > 0.1, (name, x, y, a.scores.max())
-    # the YOLOv8 recipe (uniform DFL init, CIoU-only quality, no candidate enlargement) leaves it ~nothing: a 2x2 px
-    # target centred on the stride-8 anchor (100, 60) (= 4 + 8 * (12, 7)), the only anchor centre inside it, is
-    # picked, but its class target is the CIoU of that anchor's ~120 px initial box with the target, < 1e-3
-    for branch in (model.head.one2many, model.head.one2one):
-        for conv in branch.box:
-            torch.nn.init.constant_(conv[-1].bias, 1.0)
-    out = model(torch.rand(1, 3, 320, 320))
-    plain = V10DetectionLoss(model, LossConfig(nwd_ratio=1.0, min_candidate_px=0.0))
-    target = torch.tensor([[99.0, 59.0, 101.0, 61.0]])
-    a = plain.assign(out, torch.tensor([[0, 0, 100 / 320, 60 / 320, 2 / 320, 2 / 320]]), (320, 320))
-    for name, v in a.items():
-        assert v.fg[0].nonzero().flatten().tolist() == [7 * 40 + 12], name  # that anchor, and only it
-        # by hand: the anchor's DFL distances (grid cells) from the raw P3 map, CIoU by torchvision
-        reg_max = model.head.reg_max
-        logits = out[name][0][0, :4 * reg_max, 7, 12].detach().view(4, reg_max)
-        dist = logits.softmax(-1) @ torch.arange(reg_max).float()
-        box = torch.cat((torch.tensor([12.5, 7.5]) - dist[:2], torch.tensor([12.5, 7.5]) + dist[2:]))[None] * 8
-        assert box[0, 2] - box[0, 0] > 60  # the uniform init's large box
-        expected = torchvision.ops.complete_box_iou(box, target)[0, 0].clamp(min=0)
-        assert v.scores.max().item() == pytest.approx(expected.item(), rel=1e-3, abs=1e-7), name
-        assert v.scores.max() < 1e-3, name
-
-
-def test_dense_loss_and_assignment_equal_the_sparse_ones_in_value_and_gradient():
-    """The sync-free dense form (CUDA's) against the nonzero-gathered sparse form (the CPU's), forced on the CPU:
-    a batch with several targets, an image with none (padded rows, whose empty boxes give CIoU NaN) and a target
-    at the border; the same positives, the same loss terms and the same gradients."""
-    torch.manual_seed(0)
-    model = build_model(YOLO, nc=2)
-    x = torch.rand(3, 3, 128, 128)
-    targets = torch.tensor([[0, 0, 0.30, 0.40, 0.03, 0.04], [0, 1, 0.70, 0.20, 0.20, 0.10],
-                            [0, 0, 0.71, 0.22, 0.05, 0.05], [2, 1, 0.02, 0.97, 0.03, 0.03]])  # image 1: none
-    results = {}
-    for dense in (False, True):
-        model.zero_grad()
-        out = model(x)
-        loss_fn = V10DetectionLoss(model, dense=dense)
-        loss, parts = loss_fn(out, targets, (128, 128))
-        loss.backward()
-        grads = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
-        results[dense] = (parts, grads, loss_fn.assign(out, targets, (128, 128)))
-    (ps, gs, a_s), (pd, gd, a_d) = results[False], results[True]
-    assert torch.isfinite(pd).all() and torch.isfinite(gd).all()
-    assert (ps > 0).all()  # every term is exercised
-    torch.testing.assert_close(pd, ps, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(gd, gs, rtol=1e-4, atol=1e-6)
-    for name in ("one2many", "one2one"):
-        assert torch.equal(a_d[name].fg, a_s[name].fg) and a_s[name].fg.sum() > 0
-        torch.testing.assert_close(a_d[name].scores, a_s[name].scores, rtol=1e-5, atol=1e-7)
+@pytest.fixture
+def one_thread():
+    """One intra-op thread: on a shared 2-core machine, two OpenMP threads spin-wait and run ~10x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return tiny_demo_yaml(tmp_path_factory.mktemp("tiny"), n_train=16, n_test=8)
+def tiny(make_demo, tmp_path_factory):
+    return make_demo(16, 8)
+
+
+@pytest.fixture(scope="module")
+def one_batch(make_demo, tmp_path_factory):
+    """8 training images (one batch of 8: one iteration per epoch) and 4 test images."""
+    return make_demo(8, 4)
 
 
 def _args(tiny, project, *extra):
-    return ["--data", str(tiny), "--model", YOLO, "--imgsz", "64", "--batch", "8", "--workers", "0",
+    return ["--data", str(tiny), "--model", "yolov10n", "--imgsz", "64", "--batch", "8", "--workers", "0",
             "--project", str(project), "--device", "cpu", *extra]
 
 
@@ -152,9 +103,9 @@ def _nan_from(monkeypatch, first: int, last: int = 10**9) -> None:
     calls = {"n": 0}
     original = V10DetectionLoss.__call__
 
-    def sometimes_nan(self, outputs, targets, size):
+    def sometimes_nan(self, outputs, targets):
         calls["n"] += 1
-        loss, parts = original(self, outputs, targets, size)
+        loss, parts = original(self, outputs, targets)
         return (loss * float("nan"), parts) if first <= calls["n"] <= last else (loss, parts)
 
     monkeypatch.setattr(V10DetectionLoss, "__call__", sometimes_nan)
@@ -192,11 +143,11 @@ def test_one_nonfinite_step_is_skipped_and_training_goes_on(tiny, tmp_path, monk
 def test_weights_load_matching_tensors_and_report_the_count(tiny, tmp_path, capsys):
     src = tmp_path / "src.pt"
     from fscfnet.engine.checkpoint import save_checkpoint
-    save_checkpoint(src, build_model(YOLO, nc=3), ["a", "b", "c"])
+    save_checkpoint(src, build_model("yolov10n", nc=3), ["a", "b", "c"])
     assert train.main(_args(tiny, tmp_path, "--epochs", "1", "--name", "w", "--weights", str(src))) == 0
     out = capsys.readouterr().out
     # expected, from the two state_dicts: the tensors of the nc=1 model whose name and shape the nc=3 one has
-    own, src_sd = build_model(YOLO, nc=1).state_dict(), load_checkpoint(src)["state_dict"]
+    own, src_sd = build_model("yolov10n", nc=1).state_dict(), load_checkpoint(src)["state_dict"]
     expected = sum(k in src_sd and src_sd[k].shape == v.shape for k, v in own.items())
     mismatched = {k for k, v in own.items() if src_sd[k].shape != v.shape}
     assert own.keys() == src_sd.keys() and len(mismatched) == 12  # class conv weight + bias, 3 levels, 2 heads
@@ -215,9 +166,9 @@ def test_bad_settings_are_one_line_errors(tiny, tmp_path, capsys):
     assert "weights file not found" in capsys.readouterr().err
 
 
-def test_resume_after_kill_9_mid_epoch_gives_unique_epoch_rows(tiny, tmp_path):
+def test_resume_after_kill_9_mid_epoch_gives_unique_epoch_rows(repo, wait_for, tiny, tmp_path):
     cmd = [sys.executable, "train.py", *_args(tiny, tmp_path, "--epochs", "4", "--name", "k", "--batch", "2")]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = tmp_path / "k" / "weights" / "last.pt"
     try:
         assert wait_for(last.is_file)
@@ -261,7 +212,7 @@ def _assert_same_optimizer_state(ref: dict, got: dict) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_interrupted_after_epoch_1_and_resumed_equals_uninterrupted(tiny, tmp_path, sig):
+def test_interrupted_after_epoch_1_and_resumed_equals_uninterrupted(repo, wait_for, tiny, tmp_path, sig):
     """SIGTERM (kill, job schedulers) or Ctrl-C after epoch 1 of 3, then --resume: the final weights (EMA and
     training), optimizer state and results.csv equal those of a run that was never interrupted."""
     # 8 batches per epoch, a step every 3: the gradients of 2 batches are pending at each epoch's end
@@ -269,7 +220,7 @@ def test_interrupted_after_epoch_1_and_resumed_equals_uninterrupted(tiny, tmp_pa
     assert train.main([*args, "--name", "ref"]) == 0
     # a shell starts background jobs with SIGINT ignored, and Python then keeps it ignored (as `nohup ... &`
     # users expect); give the child the default disposition so the test does not depend on how pytest was started
-    proc = subprocess.Popen([sys.executable, "train.py", *args, "--name", "cut"], cwd=ROOT, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "train.py", *args, "--name", "cut"], cwd=repo, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     last = tmp_path / "cut" / "weights" / "last.pt"
@@ -295,10 +246,10 @@ def test_interrupted_after_epoch_1_and_resumed_equals_uninterrupted(tiny, tmp_pa
     assert train.main(["--resume", str(last), "--device", "cpu"]) == 2  # already finished
 
 
-def test_torchrun_two_cpu_processes_train_one_epoch(tiny, tmp_path):
+def test_torchrun_two_cpu_processes_train_one_epoch(repo, tiny, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
            "train.py", *_args(tiny, tmp_path, "--epochs", "1", "--name", "ddp")]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
+    proc = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert [r["epoch"] for r in read_rows(tmp_path / "ddp" / "results.csv")] == ["1"]
@@ -338,7 +289,7 @@ def test_cpu_checkpoint_resumes_where_fp16_scaling_is_on(tiny, tmp_path, monkeyp
     torch.save(ckpt, last)
     monkeypatch.setattr(TrainConfig, "resolve_amp", lambda self, device: torch.float16)
     trainer = Trainer(TrainConfig(device="cpu", workers=0), resume=last, log=lambda s: None)
-    assert trainer.amp.scaler.is_enabled() and trainer.start_epoch == 1
+    assert trainer.state.amp.scaler.is_enabled() and trainer.state.epoch + 1 == 1
 
 
 def test_fp16_run_resumes_on_a_cpu_with_amp_auto_and_says_so_once(tiny, tmp_path, capsys):
@@ -374,12 +325,153 @@ def test_checkpoint_tensors_are_copied_to_the_cpu_at_every_depth():
     assert out["n"] == 3 and isinstance(out["rng"][1], tuple) and out["rng"][1][1] == 1
 
 
-def test_demo_generated_twice_into_one_folder_keeps_the_first(tmp_path):
-    """Two DDP ranks generating the demo set at once: the second rename must not fail."""
-    from fscfnet.data.demo import generate_demo
+@pytest.mark.usefixtures("one_thread")  # in-process only: no subprocess to match
+def test_validation_and_best_pt_use_the_ema_weights(one_batch, tmp_path, monkeypatch):
+    """A 1-epoch run (one optimizer step; tau=1 so the EMA is far from the trained weights): last.pt's
+    state_dict = d_1 * initial + (1 - d_1) * train_state_dict; best.pt holds those EMA weights, not the trained
+    ones; and best.pt's metrics are those of validating the EMA weights (the trained ones score differently)."""
+    seen = {}
 
-    generate_demo(tmp_path / "demo", n_train=2, n_test=1)
-    before = sorted(p.name for p in (tmp_path / "demo" / "images").iterdir())
-    generate_demo(tmp_path / "demo", n_train=2, n_test=1)
-    assert sorted(p.name for p in (tmp_path / "demo" / "images").iterdir()) == before
-    assert [p.name for p in tmp_path.iterdir()] == ["demo"]  # no temporary folder left behind
+    class RecordingEMA(ModelEMA):
+        def __init__(self, model, **kw):
+            seen["initial"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            super().__init__(model, tau=1.0)
+
+    monkeypatch.setattr(trainer_module, "ModelEMA", RecordingEMA)
+    assert train.main(_args(one_batch, tmp_path, "--epochs", "1", "--name", "e")) == 0
+    last = load_checkpoint(tmp_path / "e" / "weights" / "last.pt")
+    best = load_checkpoint(tmp_path / "e" / "weights" / "best.pt")
+    assert last["ema_updates"] == 1  # 1 batch, accumulate 1 at iteration 0 of the warmup
+    d = 0.9999 * (1 - math.exp(-1.0))
+    ema, trained, init = last["state_dict"], last["train_state_dict"], seen["initial"]
+    assert ema.keys() == trained.keys() == init.keys()
+    for k, v in ema.items():
+        if v.dtype.is_floating_point:
+            torch.testing.assert_close(v, init[k] * d + trained[k] * (1 - d), rtol=1e-5, atol=1e-6, msg=k)
+        else:
+            assert torch.equal(v, trained[k]), k
+    assert all(torch.equal(best["state_dict"][k], v) for k, v in ema.items())
+    assert any(not torch.equal(ema[k], trained[k]) for k in ema if ema[k].dtype.is_floating_point)
+
+    data = load_data_config(str(one_batch))
+    scores = []
+    for weights in (ema, trained):
+        model = model_from_checkpoint({**best, "state_dict": weights})
+        val = IRSTDDataset(data, "test", 64, None, model.ch, log=lambda s: None)
+        m = validate(model, val, batch_size=16, workers=0).metrics_dict()
+        scores.append({k: v for k, v in m.items() if k not in ("ms_per_image", "mode")})
+        assert m["mode"] == best["metrics"]["mode"]  # validated as training validates: letterbox at 64
+    stored = {k: v for k, v in best["metrics"].items() if k not in ("ms_per_image", "mode")}
+    assert stored.keys() == scores[0].keys()
+    for k, v in stored.items():
+        assert v == pytest.approx(scores[0][k], rel=1e-6, abs=1e-9), k
+    assert scores[1] != pytest.approx(stored)  # the comparison tells EMA from trained weights
+
+
+# -------------------------------------------------------------------------------------------------------- 5. patience
+@pytest.mark.usefixtures("one_thread")  # in-process only: no subprocess to match
+def test_patience_stops_when_fitness_does_not_improve(one_batch, tmp_path):
+    """patience=1 and AP stuck at 0: epoch 1 is best, epoch 2 no better -> stop after epoch 2 of 4 with
+    last.pt finished; results.csv has 2 rows whose lr is the hand-computed warmup value."""
+    assert train.main(_args(one_batch, tmp_path, "--epochs", "4", "--name", "p", "--set", "patience=1")) == 0
+    rows = read_rows(tmp_path / "p" / "results.csv")
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert all(float(r[k]) == 0 for r in rows for k in ("ap50", "ap50_95"))  # the premise: no improvement
+    last = load_checkpoint(tmp_path / "p" / "weights" / "last.pt")
+    assert last["epoch"] == 1 and last["finished"] is True and last["best_epoch"] == 0
+    assert load_checkpoint(tmp_path / "p" / "weights" / "best.pt")["epoch"] == 0
+    # 1 batch per epoch, warmup 100 iterations, AdamW lr0 0.002: the weight lr at iteration it of epoch e is
+    # it / 100 * 0.002 * ((1 - e/4) * 0.99 + 0.01): 0 at (0, 0), 0.01 * 0.002 * 0.7525 at (1, 1)
+    assert [float(r["lr"]) for r in rows] == pytest.approx([0.0, 1.505e-5], rel=1e-3)
+    assert train.main(["--resume", str(tmp_path / "p" / "weights" / "last.pt"), "--device", "cpu"]) == 2
+
+
+@pytest.mark.usefixtures("one_thread")  # in-process only: no subprocess to match
+def test_val_period_validates_every_nth_and_the_last_epoch_and_best_pt_is_a_validated_one(one_batch, tmp_path,
+                                                                                            monkeypatch):
+    """val_period=2 over 5 epochs: validation after epochs 2, 4 and 5 only; the other rows carry no metrics;
+    best.pt (AP stays 0 here, so the first validated epoch) is epoch 2, never an unvalidated epoch 1."""
+    calls = []
+    original = trainer_module.validate
+
+    def counting(*args, **kw):
+        calls.append(len(calls))
+        return original(*args, **kw)
+
+    monkeypatch.setattr(trainer_module, "validate", counting)
+    assert train.main(_args(one_batch, tmp_path, "--epochs", "5", "--name", "vp", "--set", "val_period=2")) == 0
+    rows = read_rows(tmp_path / "vp" / "results.csv")
+    assert len(calls) == 3
+    assert [r["epoch"] for r in rows if r["ap50"] != ""] == ["2", "4", "5"]
+    assert [r["epoch"] for r in rows if r["val_s"] != ""] == ["2", "4", "5"]
+    assert all(r["train_s"] != "" for r in rows)
+    assert load_checkpoint(tmp_path / "vp" / "weights" / "best.pt")["epoch"] == 1
+    assert load_checkpoint(tmp_path / "vp" / "weights" / "last.pt")["epoch"] == 4
+
+
+@pytest.mark.usefixtures("one_thread")  # in-process only: no subprocess to match
+def test_trainer_closes_mosaic_for_the_last_epochs(one_batch, tmp_path, monkeypatch):
+    """--epochs 3 --close-mosaic 1: mosaic_until == 2; with mosaic=1.0 (and no other augmentation) epochs 0, 1
+    draw mosaics, epoch 2 gives the plain letterboxed image (114 bands above and below the 64x48 picture)."""
+    cfg = load_train_config({"data": str(one_batch), "model": "yolov10n", "imgsz": 64, "epochs": 3, "close_mosaic": 1,
+                             "batch": 8, "workers": 0, "device": "cpu", "project": str(tmp_path), "name": "m",
+                             "augment": MOSAIC_ONLY})
+    t = trainer_module.Trainer(cfg, log=lambda s: None)
+    ds = t.train_loader.dataset
+    assert ds.mosaic_until == 2
+    # the schedule it built: 1 batch per epoch -> the 100-iteration minimum warmup; 3 steps -> AdamW 0.002
+    assert t.schedule == Schedule(0.002, 0.01, 3, "linear", 100, 0.1, 0.8, 0.937, 8, 64)
+    assert type(t.state.optimizer) is torch.optim.AdamW
+
+    import fscfnet.data.dataset as dataset_module
+    calls = []
+    real = dataset_module.mosaic
+    monkeypatch.setattr(dataset_module, "mosaic", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for i in range(len(ds)):
+        plain = ds.letterboxed(i)[0].transpose(2, 0, 1).astype(int)
+        assert (plain[:, :8] == 114).all() and (plain[:, 56:] == 114).all()  # 192x144 -> 64x48, 8-px bands
+        late = ds[(2, i)][0].numpy().astype(int)
+        assert np.abs(late - plain).max() <= 1, i  # photometric identity may round by one level
+        n = len(calls)
+        early = ds[(0, i)][0].numpy().astype(int)
+        assert len(calls) == n + 1
+        assert (np.abs(early - plain) > 1).mean() > 0.2, i
+    assert len(calls) == len(ds)  # epoch 2 never called mosaic
+    ds[(1, 0)]
+    assert len(calls) == len(ds) + 1
+
+
+# ------------------------------------------------------------------------------------------------------------ 8. AMP
+@pytest.mark.usefixtures("one_thread")  # in-process only: no subprocess to match
+def test_bf16_autocast_through_the_trainer_on_cpu(one_batch, tmp_path):
+    """--amp bf16 on CPU, FSCFNet at 64 px, 1 epoch: training convolutions output bfloat16 (autocast on),
+    validation ones float32; the losses in results.csv are finite."""
+    dtypes = {True: set(), False: set()}
+
+    def hook(module, inputs, output):
+        if isinstance(module, nn.Conv2d):
+            dtypes[module.training].add(output.dtype)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    try:
+        code = train.main(_args(one_batch, tmp_path, "--epochs", "1", "--name", "b", "--model", "fscfnet", "--amp", "bf16"))
+    finally:
+        handle.remove()
+    assert code == 0
+    assert dtypes[True] == {torch.bfloat16}, dtypes
+    assert dtypes[False] == {torch.float32}, dtypes
+    rows = read_rows(tmp_path / "b" / "results.csv")
+    assert len(rows) == 1 and all(math.isfinite(float(rows[0][k])) for k in COMPONENTS)
+    assert float(rows[0]["box_o2m"]) > 0
+    assert load_checkpoint(tmp_path / "b" / "weights" / "last.pt")["train_args"]["amp"] == "bf16"
+
+
+@pytest.mark.usefixtures("one_thread")  # in-process only: no subprocess to match
+def test_fp16_on_cpu_is_a_one_line_error(one_batch, tmp_path, capsys):
+    """amp fp16 needs CUDA: on CPU, exit code 2 and one error line (flag and --set alike)."""
+    for extra in (["--amp", "fp16"], ["--set", "amp=fp16"]):
+        assert train.main(_args(one_batch, tmp_path, "--epochs", "1", "--name", "f", *extra)) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("error: amp fp16 needs a CUDA device"), err
+    assert TrainConfig(amp="bf16").resolve_amp(torch.device("cpu")) is torch.bfloat16
+    assert TrainConfig(amp="auto").resolve_amp(torch.device("cpu")) is None

@@ -8,8 +8,8 @@ import warnings
 import numpy as np
 import torch
 
-from conftest import ROOT
 from fscfnet import build_model
+from fscfnet.cfg import MODELS_DIR
 from fscfnet.nn.head import make_anchors
 
 
@@ -30,7 +30,7 @@ def test_make_anchors_equals_a_numpy_grid():
 
 def test_traced_model_has_no_device_constant_and_equals_eager():
     """A TorchScript export is traced on the CPU; a device constant in its graph makes it fail on CUDA input."""
-    model = build_model(ROOT / "cfg" / "models" / "yolov10n.yaml", nc=1).eval()
+    model = build_model(MODELS_DIR / "yolov10n.yaml", nc=1).eval()
     model.fuse()
     x = torch.rand(1, 3, 64, 64)
     with warnings.catch_warnings(), torch.no_grad():

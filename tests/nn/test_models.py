@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import MODEL_CFGS, ROOT
 from fscfnet import build_model
+from fscfnet.cfg import MODELS_DIR
 from fscfnet.nn.head import V10Detect, topk_detections
 
 # SPEC §2: the authors' modules inside YOLOv10's framework, nc=1, training graph (both heads).
@@ -14,19 +14,19 @@ REFERENCE_PARAMS = {"fscfnet.yaml": 2_869_018, "yolov10n.yaml": 2_707_000}
 
 
 def test_all_configs_found():
-    names = {p.name for p in MODEL_CFGS}
+    names = {p.name for p in sorted(MODELS_DIR.glob("*.yaml"))}
     assert {"fscfnet.yaml", "yolov10n.yaml", "fscfnet-aca.yaml", "fscfnet-mrcb.yaml", "fscfnet-fsconv.yaml"} <= names
 
 
 @pytest.mark.parametrize("name,expected", REFERENCE_PARAMS.items())
 def test_parameter_count_matches_reference(name, expected):
-    model = build_model(ROOT / "cfg" / "models" / name, nc=1)
+    model = build_model(MODELS_DIR / name, nc=1)
     n = sum(p.numel() for p in model.parameters())
     assert abs(n - expected) / expected < 0.02, n
 
 
 def test_ablation_configs_add_one_module_each():
-    counts = {p.stem: sum(q.numel() for q in build_model(p, nc=1).parameters()) for p in MODEL_CFGS}
+    counts = {p.stem: sum(q.numel() for q in build_model(p, nc=1).parameters()) for p in sorted(MODELS_DIR.glob("*.yaml"))}
     base = counts["yolov10n"]
     extra = {k: counts[f"fscfnet-{k}"] - base for k in ("aca", "mrcb", "fsconv")}
     assert all(v > 0 for v in extra.values())
@@ -34,7 +34,7 @@ def test_ablation_configs_add_one_module_each():
 
 
 def test_backbone_stage_shapes_at_640():
-    model = build_model(ROOT / "cfg" / "models" / "fscfnet.yaml", nc=1).eval()
+    model = build_model(MODELS_DIR / "fscfnet.yaml", nc=1).eval()
     shapes = {}
     hooks = [model.layers[i].register_forward_hook(lambda m, i_, o, i=i: shapes.__setitem__(i, tuple(o.shape[1:])))
              for i in (0, 2, 4, 6, 10)]
@@ -47,7 +47,7 @@ def test_backbone_stage_shapes_at_640():
     assert model.stride.tolist() == [8.0, 16.0, 32.0]
 
 
-@pytest.mark.parametrize("cfg", MODEL_CFGS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("cfg", sorted(MODELS_DIR.glob("*.yaml")), ids=lambda p: p.stem)
 @pytest.mark.parametrize("ch", [3, 1])
 def test_train_and_eval_forward(cfg, ch):
     model = build_model(cfg, nc=2, ch=ch)
@@ -73,7 +73,7 @@ def test_train_and_eval_forward(cfg, ch):
 
 
 def test_one_to_one_branch_sees_detached_features():
-    model = build_model(ROOT / "cfg" / "models" / "yolov10n.yaml", nc=1)
+    model = build_model(MODELS_DIR / "yolov10n.yaml", nc=1)
     out = model(torch.randn(1, 3, 64, 64))
     sum(t.sum() for t in out["one2one"]).backward()
     backbone_grads = [p.grad for p in model.layers[0].parameters()]
