@@ -31,7 +31,9 @@ EXPORT_FORMATS = ("onnx", "torchscript")
 MAX_SIDE = 4096  # largest height/width a --dynamic ONNX graph accepts
 
 
-def _onnx(model: torch.nn.Module, x: torch.Tensor, path: Path, meta: dict, dynamic: bool, stride: int) -> None:
+def write_onnx(model: torch.nn.Module, x: torch.Tensor, path: Path, meta: dict, dynamic: bool, stride: int) -> None:
+    """``model`` traced on ``x`` as an ONNX graph at ``path`` with ``meta`` (:mod:`.engine.backends` reads it);
+    ``dynamic``: any height and width that are stride multiples up to MAX_SIDE (the batch is always free)."""
     if importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxscript") is None:
         raise UserError("ONNX export needs the onnx and onnxscript packages: pip install onnx onnxscript")
     import onnx
@@ -55,7 +57,8 @@ def _onnx(model: torch.nn.Module, x: torch.Tensor, path: Path, meta: dict, dynam
     atomic_write(path, write)
 
 
-def _torchscript(model: torch.nn.Module, x: torch.Tensor, path: Path, meta: dict) -> None:
+def write_torchscript(model: torch.nn.Module, x: torch.Tensor, path: Path, meta: dict) -> None:
+    """``model`` traced on ``x`` as TorchScript at ``path``, ``meta`` stored beside the code."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(model, x, strict=False)
@@ -85,9 +88,9 @@ def export(weights: Path | str, format: str = "onnx", imgsz: int | None = None, 
             "max_det": int(model.head.max_det)}
     path = Path(output) if output else Path(weights).with_suffix(f".{format}")
     if format == "onnx":
-        _onnx(model, x, path, meta, dynamic, loaded.stride)
+        write_onnx(model, x, path, meta, dynamic, loaded.stride)
     else:
-        _torchscript(model, x, path, meta)
+        write_torchscript(model, x, path, meta)
     return path
 
 

@@ -1,0 +1,74 @@
+"""Views of frames of any size: tiles cover every pixel, inputs are stride multiples, detections map back to
+frame pixels, and a target seen by two tiles becomes one box."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fscfnet.data.views import (
+    InferenceMode,
+    letterbox_view,
+    merge_detections,
+    tile_origins,
+)
+from fscfnet.errors import UserError
+
+
+@pytest.mark.parametrize("hw", [(1024, 1024), (1000, 333), (250, 333), (2048, 1280), (641, 640)])
+@pytest.mark.parametrize("tile,overlap", [(320, 0.2), (640, 0.0), (100, 0.5)])
+def test_tiles_cover_every_pixel_with_the_overlap_asked_and_stay_inside(hw, tile, overlap):
+    views = InferenceMode("slice", tile=tile, overlap=overlap).views(hw, 32)
+    covered = np.zeros(hw, np.int32)
+    for v in views:
+        assert v.x0 >= 0 and v.y0 >= 0 and v.x0 + v.w <= hw[1] and v.y0 + v.h <= hw[0]
+        assert v.shape[0] % 32 == 0 and v.shape[1] % 32 == 0 and v.ratio == 1
+        covered[v.y0:v.y0 + v.h, v.x0:v.x0 + v.w] += 1
+    assert covered.min() >= 1  # every pixel seen
+    for length in hw:
+        starts = tile_origins(length, tile, overlap)
+        if length > tile:  # neighbours overlap by at least the fraction asked; the last tile ends at the edge
+            assert all(b - a <= tile - overlap * tile + 1 for a, b in zip(starts, starts[1:]))  # +1: rounding
+            assert starts[0] == 0 and starts[-1] + tile == length
+        else:
+            assert starts == [0]
+
+
+def test_native_pads_to_the_stride_and_slices_beyond_max_size():
+    (v,) = InferenceMode("native").views((250, 333), 32)
+    assert (v.x0, v.y0, v.w, v.h, v.ratio, v.shape) == (0, 0, 333, 250, 1.0, (256, 352))
+    frame = np.full((250, 333, 1), 7, np.uint8)
+    img = v.image(frame)
+    assert img.shape == (256, 352, 1) and (img[:250, :333] == 7).all() and (img[250:] == 114).all()
+    big = InferenceMode("native", max_size=512).views((1000, 700), 32)
+    assert len(big) > 1 and all(max(x.w, x.h) <= 512 and x.shape == (512, 512) for x in big)
+
+
+def test_detections_map_back_to_frame_pixels_and_are_clipped_to_their_view():
+    mode = InferenceMode("slice", tile=100, overlap=0.2)
+    v = [x for x in mode.views((300, 300), 32) if x.x0 > 0 and x.y0 > 0][0]
+    det = np.array([[10.0, 20, 15, 26, 0.9, 0], [95, 95, 140, 140, 0.5, 0]])  # the second runs into the padding
+    back = v.to_frame(det)
+    np.testing.assert_allclose(back[0], [v.x0 + 10, v.y0 + 20, v.x0 + 15, v.y0 + 26, 0.9, 0])
+    assert back[1, 2] == v.x0 + v.w and back[1, 3] == v.y0 + v.h  # clipped to the tile's region
+    lb = letterbox_view((200, 400), 100)  # 0.25 scale, 25 grey rows above
+    np.testing.assert_allclose(lb.to_frame(np.array([[10.0, 30, 20, 35, 1, 0]])), [[40, 20, 80, 40, 1, 0]])
+
+
+def test_a_target_straddling_a_seam_gives_one_box():
+    """A 6x6 target at x 96..102 with tiles [0, 100) and [80, 180): the first tile sees it cut at 100, the second
+    whole; merged they are one box, the union, with the higher score. Other targets stay apart."""
+    left = np.array([[96.0, 40, 100, 46, 0.6, 0], [10, 10, 14, 14, 0.8, 0]])
+    right = np.array([[96.0, 40, 102, 46, 0.9, 0], [150, 150, 155, 155, 0.7, 0], [97, 41, 101, 45, 0.5, 1]])
+    merged = merge_detections([left, right])
+    assert len(merged) == 4  # the seam target once; the other class's box overlapping it stays
+    seam = merged[(merged[:, 5] == 0) & (merged[:, 0] < 100) & (merged[:, 2] > 100)]
+    np.testing.assert_allclose(seam, [[96, 40, 102, 46, 0.9, 0]])
+    assert len(merge_detections([left])) == 2 and len(merge_detections([])) == 0
+
+
+def test_bad_modes_are_one_line_errors():
+    with pytest.raises(UserError, match="not one of letterbox, native, slice"):
+        InferenceMode("tiles")
+    with pytest.raises(UserError, match="--overlap 1.2 must lie in"):
+        InferenceMode("slice", overlap=1.2)
