@@ -9,7 +9,7 @@ from fscfnet import build_model
 from fscfnet.cfg import MODELS_DIR
 from fscfnet.nn.head import V10Detect, topk_detections
 
-# SPEC §2: the authors' modules inside YOLOv10's framework, nc=1, training graph (both heads).
+# docs/design.md §2: the authors' modules inside YOLOv10's framework, nc=1, training graph (both heads).
 REFERENCE_PARAMS = {"fscfnet.yaml": 2_869_018, "yolov10n.yaml": 2_707_000}
 
 

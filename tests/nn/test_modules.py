@@ -1,4 +1,4 @@
-"""FSCFNet modules against independent references: pytorch_wavelets for the DWT, the SPEC's words for
+"""FSCFNet modules against independent references: pytorch_wavelets for the DWT, the design's words (docs/design.md §3) for
 ACA/FSConv/MRCB."""
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def test_haar_dwt_float32_and_band_formulas():
 
 
 def _fsconv_reference(m: FSConv, x: torch.Tensor) -> torch.Tensor:
-    """FSConv as the authors compute it, with pytorch_wavelets doing the DWT (SPEC §3 steps 1-6)."""
+    """FSConv as the authors compute it, with pytorch_wavelets doing the DWT (docs/design.md §3 steps 1-6)."""
     x1, x2 = m.expand(x).split(m.c1, dim=1)
     yl, (yh,) = DWTForward(J=1, wave="haar", mode="zero").to(x.dtype)(x2)
     high = torch.cat([yh[:, :, 0], yh[:, :, 1], yh[:, :, 2]], 1)  # band-major, as the authors concatenate
@@ -87,7 +87,7 @@ def test_fsconv_autocast_bfloat16_forward_backward():
 
 
 def _aca_reference(m: ACA, x: torch.Tensor) -> torch.Tensor:
-    """ACA written from SPEC §3 with plain grouped convs: pads, per-channel H x H attention, softmax over H*H."""
+    """ACA written from docs/design.md §3 with plain grouped convs: pads, per-channel H x H attention, softmax over H*H."""
     def cbs(conv: Conv, t: torch.Tensor) -> torch.Tensor:
         w = conv.conv.weight
         return F.silu(conv.bn(F.conv2d(t, w, None, groups=x.shape[1] // w.shape[1])))
@@ -114,8 +114,8 @@ def test_aca_matches_reference_on_square_and_non_square_maps(hw):
 
 
 def test_conv_aca_gates_its_own_conv_output():
-    """SPEC §3: ConvACA = Conv2d + BatchNorm with no activation, times ACA of that output. The conv and its
-    BatchNorm written out with F.conv2d / F.batch_norm from the stored tensors; ACA by the SPEC reference."""
+    """docs/design.md §3: ConvACA = Conv2d + BatchNorm with no activation, times ACA of that output. The conv and its
+    BatchNorm written out with F.conv2d / F.batch_norm from the stored tensors; ACA by the reference above."""
     m = ConvACA(8, 32, 3, 2).double().eval()
     _randomize_bn(m)
     x = torch.randn(2, 8, 16, 12, dtype=torch.float64)
@@ -166,7 +166,7 @@ def _conv_bn(p: dict, x: torch.Tensor, dilation: int = 1) -> torch.Tensor:
 
 
 def _mrcb_reference(p: dict, x: torch.Tensor, shortcut: bool) -> torch.Tensor:
-    """MRCB written from SPEC §3 and the paper's figure (MRCB.png), with its own parameter layout ``p``:
+    """MRCB written from docs/design.md §3 and the paper's MRCB figure, with its own parameter layout ``p``:
     C2f (1x1 Conv to 2c, split y0 | y1, n chained Bottlenecks of two 3x3 Convs from y1, each kept) plus an
     RFBlock on y0 appended; concat (3 + n) c -> 1x1 Conv -> c2. Conv = conv + BN + SiLU (YOLO's CBS)."""
     y = F.silu(_conv_bn(p["cv1"], x))
@@ -201,7 +201,7 @@ def _mrcb_reference_params(m: MRCB) -> dict:
                 "var": sd[f"{name}.bn.running_var"][rows]}
 
     c = m.c
-    inter = c // 8  # SPEC: inter = c / 8
+    inter = c // 8  # docs/design.md §3: inter = c / 8
     entry = [cbn("rfb.entry", slice(i * inter, (i + 1) * inter)) for i in range(3)]
     return {
         "cv1": cbn("cv1"), "cv2": cbn("cv2"),
@@ -228,7 +228,7 @@ def test_mrcb_matches_reference_written_from_the_paper(c1, c2, n, shortcut, hw):
     _randomize_bn(m)
     p = _mrcb_reference_params(m)
     inter, c = m.c // 8, c2 // 2
-    # the reference's own channel plan (SPEC): branch widths inter -> 2 inter, the third via 1.5 inter
+    # the reference's own channel plan (docs/design.md §3): branch widths inter -> 2 inter, the third via 1.5 inter
     assert [[q["w"].shape[:2] for q in b] for b in p["rfb"]["branches"]] == [
         [(inter, c), (2 * inter, inter), (2 * inter, 2 * inter)],
         [(inter, c), (2 * inter, inter), (2 * inter, 2 * inter)],
