@@ -8,7 +8,6 @@ Writes benchmarks/results/metrics_speed.json.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 

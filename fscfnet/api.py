@@ -21,11 +21,11 @@ from typing import Iterator
 import torch
 
 from .cfg import is_name, resolve_model
+from .cfg.train import load_train_config
 from .data.sources import Source
+from .data.views import InferenceMode
 from .engine.backends import InferenceModel, from_module, load_inference_model
 from .engine.checkpoint import file_kind
-from .cfg.train import load_train_config
-from .data.views import InferenceMode
 from .engine.inference import mode_from_flags
 from .engine.predictor import Predictor, run_detect
 from .engine.result import Result

@@ -15,6 +15,7 @@ import val
 from fscfnet import FSCFNet
 from fscfnet.bench import main as bench_main
 from fscfnet.cfg import MODELS_DIR
+from fscfnet.engine.backends import load_inference_model
 from fscfnet.export import export
 from fscfnet.export import main as export_main
 
@@ -182,3 +183,21 @@ def test_val_and_detect_report_cpu_when_onnx_runtime_has_no_cuda(exported, demo,
                         "--project", str(tmp_path), "--name", "d"]) == 0
     assert "postprocess, letterbox 96 on cpu (onnx)" in capsys.readouterr().out
     assert asked == [[("CUDAExecutionProvider", {"device_id": 0}), "CPUExecutionProvider"]] * 2
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_scale_and_input_normalisation_survive_save_load_and_export(make_checkpoint, tmp_path, fmt):
+    """What a model was trained with (native-scale crops, a 14-bit sensor's range) travels with its checkpoint
+    and its exports, so val.py and detect.py read frames and choose their mode as training did."""
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
+    weights = make_checkpoint(tmp_path / "m.pt", imgsz=96)
+    ckpt = torch.load(weights, weights_only=True)
+    ckpt["train_args"].update(scale="native", input_norm="range 0 16383")
+    torch.save(ckpt, weights)
+    for path in (weights, export(weights, fmt, dynamic=fmt == "onnx")):
+        model = load_inference_model(path)
+        assert (model.scale, str(model.norm)) == ("native", "range 0 16383"), path
+        assert model.default_mode().kind == "native" and model.default_mode().imgsz == 96
+    default = load_inference_model(make_checkpoint(tmp_path / "plain.pt", imgsz=96))
+    assert (default.scale, str(default.norm), default.default_mode().describe()) == ("resize", "8bit", "letterbox 96")

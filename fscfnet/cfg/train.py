@@ -11,6 +11,7 @@ import torch
 from ..errors import UserError
 from .augment import AugmentConfig
 from .loss import LossConfig
+from .norm import InputNorm
 from .schema import from_dict
 
 OPTIMIZERS = ("auto", "SGD", "AdamW")
@@ -29,6 +30,8 @@ class TrainConfig:
     epochs: int | None = None  # None: the dataset config's 'epochs', else 100
     imgsz: int | None = None  # None: the dataset config's 'imgsz', else 640
     scale: str = "resize"  # resize: frames letterboxed to imgsz; native: imgsz crops at the frames' own scale
+    input_norm: str = "8bit"  # frame values -> 0..255: 8bit, "range LO HI" or "percentile PLO PHI" (all frames)
+    background_ratio: float | None = None  # None: every image each epoch; r: target-free images make up r of it
     batch: int = 16
     workers: int | None = None  # loader processes per training process; None: min(8, CPUs per process)
     optimizer: str = "auto"  # auto: AdamW for short runs (every IRSTD benchmark), SGD for long ones
@@ -75,6 +78,9 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise UserError(f"{name} must be >= 0, got {value}")
+        if self.background_ratio is not None and not 0 <= self.background_ratio < 1:
+            raise UserError(f"background_ratio must lie in [0, 1), got {self.background_ratio}")
+        self.norm()
         unknown = set(self.fitness) - {"ap50", "ap50_95", "precision", "recall", "f1", "pd_c"}
         if unknown:
             raise UserError(f"fitness: unknown metric(s) {sorted(unknown)} (use ap50, ap50_95, precision, recall, f1, pd_c)")
@@ -109,6 +115,9 @@ class TrainConfig:
 
     def resolve_deterministic(self, device: torch.device) -> bool:
         return self.deterministic if self.deterministic is not None else device.type != "cuda"
+
+    def norm(self) -> InputNorm:
+        return InputNorm.parse(self.input_norm)
 
     def loss_config(self) -> LossConfig:
         return from_dict(LossConfig, dict(self.loss), "loss settings")

@@ -17,7 +17,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from fscfnet.commands.modes import add_mode_arguments, mode_from_args
+from fscfnet.commands.modes import (
+    add_mode_arguments,
+    add_norm_argument,
+    mode_from_args,
+    norm_from_args,
+)
 from fscfnet.engine.backends import load_inference_model
 from fscfnet.engine.predictor import run_detect
 from fscfnet.utils.cli import check_conf, run_cli
@@ -44,6 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda, or a CUDA index such as 0 or cuda:1")
     ap.add_argument("--project", default="runs/detect")
     ap.add_argument("--name", default="exp")
+    add_norm_argument(ap)
     add_mode_arguments(ap)
     return ap.parse_args(argv)
 
@@ -54,7 +60,7 @@ def run(args: argparse.Namespace) -> Path:
     check_conf(args.conf)
     save_dir = increment_path(Path(args.project) / args.name)
     run_detect(model, args.source, save_dir, mode, args.conf, args.batch, not args.nosave, args.save_txt,
-               args.save_conf, args.recursive, args.save_crop)
+               args.save_conf, args.recursive, args.save_crop, norm=norm_from_args(args))
     return save_dir
 
 

@@ -1,9 +1,11 @@
-"""The inference-mode options val.py and detect.py share (docs: inference.md, "Large frames")."""
+"""The options val.py and detect.py share: the inference mode (docs: inference.md, "Large frames") and the input
+normalisation of the frames (docs: inference.md, "Bit depth")."""
 
 from __future__ import annotations
 
 import argparse
 
+from ..cfg.norm import InputNorm
 from ..data.views import InferenceMode
 from ..engine.backends import InferenceModel
 from ..engine.inference import mode_from_flags
@@ -21,6 +23,16 @@ def add_mode_arguments(ap: argparse.ArgumentParser) -> None:
                    help="--imgsz native: frames with a longer side are sliced into tiles of this size (2048)")
     g.add_argument("--full-frame", action="store_true",
                    help="--slice: also one letterboxed pass of the whole frame at --imgsz (large targets)")
+
+
+def add_norm_argument(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--norm", default=None, metavar="POLICY",
+                    help="how frame values become 0..255: 8bit, \"range LO HI\" or \"percentile PLO PHI\" (default: "
+                         "the model's, as in training)")
+
+
+def norm_from_args(args: argparse.Namespace) -> InputNorm | None:
+    return None if args.norm is None else InputNorm.parse(args.norm)
 
 
 def mode_from_args(model: InferenceModel, args: argparse.Namespace) -> InferenceMode:

@@ -13,11 +13,17 @@ from pathlib import Path
 
 import yaml
 
-from fscfnet.cfg.train import AMP_MODES, OPTIMIZERS, SCHEDULES, TrainConfig, load_train_config
+from fscfnet.cfg.schema import parse_overrides
+from fscfnet.cfg.train import (
+    AMP_MODES,
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+    load_train_config,
+)
 from fscfnet.engine.trainer import Trainer
 from fscfnet.errors import UserError
 from fscfnet.utils.cli import run_cli
-from fscfnet.cfg.schema import parse_overrides
 
 FLAGS = ("model", "data", "epochs", "imgsz", "batch", "workers", "optimizer", "lr0", "seed", "weights", "patience",
          "close_mosaic", "project", "name", "device", "schedule", "amp", "deterministic")

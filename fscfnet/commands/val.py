@@ -10,10 +10,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from fscfnet.commands.modes import add_mode_arguments, mode_from_args
+from fscfnet.commands.modes import (
+    add_mode_arguments,
+    add_norm_argument,
+    mode_from_args,
+    norm_from_args,
+)
 from fscfnet.engine.backends import load_inference_model
 from fscfnet.engine.validator import validate_model
-from fscfnet.metrics import AP_FLOOR, DEFAULT_CONF, format_table
+from fscfnet.errors import UserError
+from fscfnet.metrics import AP_FLOOR, DEFAULT_CONF, FaBudget, format_table
 from fscfnet.utils.cli import run_cli
 from fscfnet.utils.device import select_device
 from fscfnet.utils.files import increment_path
@@ -33,6 +39,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--save-json", action="store_true", help="also write predictions.json (COCO results format)")
     ap.add_argument("--project", default="runs/val")
     ap.add_argument("--name", default="exp")
+    ap.add_argument("--fa-per-image", type=float, nargs="+", default=[], metavar="B",
+                    help="false-alarm budgets per image: report the lowest threshold within each, and Pd there")
+    ap.add_argument("--fa-per-mpix", type=float, nargs="+", default=[], metavar="B",
+                    help="the same per 1e6 image pixels")
+    add_norm_argument(ap)
     add_mode_arguments(ap)
     return ap.parse_args(argv)
 
@@ -42,8 +53,12 @@ def run(args: argparse.Namespace) -> dict:
     mode = mode_from_args(model, args)
     print(f"val: {mode.describe()} ({model.format}, trained with scale {model.scale})", file=sys.stderr)
     save_dir = increment_path(Path(args.project) / args.name)
+    budgets = [FaBudget(b, "image") for b in args.fa_per_image] + [FaBudget(b, "mpix") for b in args.fa_per_mpix]
+    if any(b.limit < 0 for b in budgets):
+        raise UserError("--fa-per-image / --fa-per-mpix: budgets must be >= 0")
     v = validate_model(model, args.data, args.split, mode, args.batch, args.workers, AP_FLOOR, save_dir,
-                       args.save_json, log=lambda s: print(s, file=sys.stderr), at_conf=args.conf)
+                       args.save_json, log=lambda s: print(s, file=sys.stderr), at_conf=args.conf, fa_budgets=budgets,
+                       norm=norm_from_args(args))
     print(format_table(v.metrics, v.ms["total"]))
     print(f"speed per image: {v.ms['preprocess']:.1f} ms preprocess, {v.ms['inference']:.1f} ms inference, "
           f"{v.ms['postprocess']:.1f} ms postprocess, {mode.describe()} on {model.device} ({model.format})")

@@ -13,13 +13,34 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision.ops import box_convert
 
-from ..errors import DatasetError
 from ..cfg.augment import AugmentConfig
 from ..cfg.data import DataConfig
+from ..cfg.norm import InputNorm
+from ..errors import DatasetError
 from .augment import filter_boxes, flip, mosaic, native_crop, photometric, random_affine
-from .images import image_files, read_image
+from .images import ImageReader, image_files
 from .labels import read_index, read_yolo_labels
 from .letterbox import Letterbox
+
+
+def split_entries(cfg: DataConfig, split: str) -> list[tuple[Path, Path | None]]:
+    """(image, label file or None) of a split: the index file's images (a missing label file: a background
+    image), and for the training split the frames in the config's ``background`` folders (all background)."""
+    index = cfg.index_file(split)
+    stems = read_index(index)
+    if not stems:
+        raise DatasetError(f"{index}: the index file lists no images")
+    files = image_files(cfg.root / "images") if (cfg.root / "images").is_dir() else {}
+    missing = [s for s in stems if s not in files]
+    if missing:
+        raise DatasetError(f"{index}: {len(missing)} listed images have no file in {cfg.root / 'images'}: "
+                           f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+    labels = [cfg.root / "labels" / f"{s}.txt" for s in stems]
+    entries = [(files[s], p if p.is_file() else None) for s, p in zip(stems, labels)]
+    for folder in cfg.background if split == "train" else ():
+        if (cfg.root / folder).is_dir():
+            entries += [(p, None) for _, p in sorted(image_files(cfg.root / folder).items())]
+    return entries
 
 
 class IRSTDDataset(Dataset):
@@ -29,47 +50,40 @@ class IRSTDDataset(Dataset):
 
     def __init__(self, cfg: DataConfig, split: str, imgsz: int, augment: AugmentConfig | None = None,
                  channels: int = 3, cache: bool = False, seed: int = 0, log: Callable[[str], None] = print,
-                 scale: str = "resize"):
+                 scale: str = "resize", norm: InputNorm | None = None):
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
         self.cfg, self.split, self.imgsz, self.augment, self.channels = cfg, split, imgsz, augment, channels
         self.native = augment is not None and scale == "native"  # training on native-scale crops (else resized)
         self.seed, self.epoch = seed, 0
         self.mosaic_until: int | None = None  # first epoch without mosaic (close_mosaic); None: mosaic throughout
-        index = cfg.index_file(split)
-        stems = read_index(index)
-        if not stems:
-            raise DatasetError(f"{index}: the index file lists no images")
-        files = image_files(cfg.root / "images") if (cfg.root / "images").is_dir() else {}
-        missing = [s for s in stems if s not in files]
-        if missing:
-            raise DatasetError(f"{index}: {len(missing)} listed images have no file in {cfg.root / 'images'}: "
-                               f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
-        label_files = [cfg.root / "labels" / f"{s}.txt" for s in stems]
-        labels = [read_yolo_labels(p, cfg.nc) if p.is_file() else np.zeros((0, 5), np.float32) for p in label_files]
+        self.reader = ImageReader(channels, norm, log)
+        entries = split_entries(cfg, split)
         with ThreadPoolExecutor(max_workers=4) as pool:  # OpenCV decodes without the GIL
-            images = list(pool.map(lambda s: read_image(files[s], channels), stems))
-        self.paths, self.labels, self.shapes, self._cache = [], [], [], []
-        self.skipped = []
+            images = list(pool.map(lambda e: self.reader.read(e[0]), entries))
+        self.paths, self.labels, self.shapes, self._cache, self.skipped = [], [], [], [], []
         no_label = 0
-        for s, lab, img, lp in zip(stems, labels, images, label_files):
+        for (path, label_file), img in zip(entries, images):
             if img is None:
-                self.skipped.append(str(files[s]))
-                log(f"warning: {files[s]}: cannot be read as an image; skipped")
+                self.skipped.append(str(path))
+                log(f"warning: {path}: cannot be read as an image; skipped")
                 continue
-            self.paths.append(files[s])
-            self.labels.append(lab)
+            self.paths.append(path)
+            self.labels.append(read_yolo_labels(label_file, cfg.nc) if label_file else np.zeros((0, 5), np.float32))
             self.shapes.append(img.shape[:2])
-            no_label += not lp.is_file()
+            no_label += label_file is None
             if cache:
                 self._cache.append(img if self.keeps_frames else Letterbox(img.shape[:2], imgsz).resize(img))
         if not self.paths:
-            raise DatasetError(f"{index}: none of the {len(stems)} listed images could be read")
+            raise DatasetError(f"{cfg.index_file(split)}: none of the {len(entries)} listed images could be read")
+        self.summary = self._summary(no_label, cache)
+
+    def _summary(self, no_label: int, cache: bool) -> str:
         targets = sum(len(lab) for lab in self.labels)
         background = sum(len(lab) == 0 for lab in self.labels)
-        self.summary = (f"{cfg.name} {split}: {len(self.paths)} images, {targets} targets, {background} background "
-                        f"({no_label} without a label file), {len(self.skipped)} unreadable skipped"
-                        f"{', cached in RAM' if cache else ''}")
+        return (f"{self.cfg.name} {self.split}: {len(self.paths)} images, {targets} targets, {background} background "
+                f"({no_label} without a label file), {len(self.skipped)} unreadable skipped"
+                f"{', cached in RAM' if cache else ''}")
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -77,6 +91,17 @@ class IRSTDDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         """The epoch ``dataset[i]`` samples for; loaders pass ``(epoch, i)`` keys instead (:class:`EpochSampler`)."""
         self.epoch = epoch
+
+    def epoch_indices(self, epoch: int, ratio: float) -> list[int]:
+        """One epoch's images when target-free images are to make up ``ratio`` of it: every image with a target
+        and as many background images as that takes (all of them, if there are fewer), drawn anew each epoch from
+        (seed, epoch) alone, so the count, and the epoch's length, stay the same."""
+        targets = [i for i, lab in enumerate(self.labels) if len(lab)]
+        background = [i for i, lab in enumerate(self.labels) if not len(lab)]
+        k = min(len(background), round(ratio / (1 - ratio) * len(targets)))
+        rng = np.random.default_rng([self.seed, epoch, len(self), 1])  # not any sample's (seed, epoch, index) stream
+        chosen = rng.choice(len(background), k, replace=False) if k < len(background) else range(len(background))
+        return sorted(targets + [background[j] for j in chosen])
 
     def mosaic_on(self, epoch: int) -> bool:
         return self.augment is not None and self.augment.mosaic > 0 and (self.mosaic_until is None or
@@ -94,7 +119,7 @@ class IRSTDDataset(Dataset):
         """Image ``i`` as read, ``(H, W, C)`` uint8 (RGB when C = 3)."""
         if self._cache and self.keeps_frames:
             return self._cache[i]
-        img = read_image(self.paths[i], self.channels)
+        img = self.reader.read(self.paths[i])
         if img is None:
             raise DatasetError(f"{self.paths[i]}: became unreadable after it was first read")
         return img
@@ -197,23 +222,27 @@ class EpochSampler(Sampler):
     and still produce samples that depend only on (seed, epoch, index). Shuffled order: a permutation drawn from
     ``seed + epoch`` alone (the one ``DataLoader(shuffle=True, generator=Generator().manual_seed(seed + epoch))``
     draws). Under DDP each of ``world`` processes takes every ``world``-th key of the permutation, padded by
-    wrapping around so all take the same number, as ``DistributedSampler`` does."""
+    wrapping around so all take the same number, as ``DistributedSampler`` does. ``subset(epoch)``: the indices
+    an epoch draws from (always as many), else all ``n``."""
 
-    def __init__(self, n: int, shuffle: bool, seed: int = 0, rank: int = 0, world: int = 1):
+    def __init__(self, n: int, shuffle: bool, seed: int = 0, rank: int = 0, world: int = 1,
+                 subset: Callable[[int], list[int]] | None = None):
         self.n, self.shuffle, self.seed, self.rank, self.world = n, shuffle, seed, rank, world
-        self.epoch = 0
+        self.subset, self.epoch = subset, 0
+        self.size = len(subset(0)) if subset is not None else n
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def order(self) -> list[int]:
         """This process's indices for the current epoch."""
+        pool = self.subset(self.epoch) if self.subset is not None else range(self.n)
         if not self.shuffle:
-            idx = list(range(self.n))
+            idx = list(pool)
         else:
             g = torch.Generator().manual_seed(self.seed + self.epoch)
             torch.empty((), dtype=torch.int64).random_(generator=g)  # the draw DataLoader makes for its base seed
-            idx = torch.randperm(self.n, generator=g).tolist()
+            idx = [pool[j] for j in torch.randperm(self.size, generator=g).tolist()]
         if self.world > 1:
             total = len(self) * self.world
             idx = (idx * math.ceil(total / max(len(idx), 1)))[:total][self.rank::self.world]
@@ -223,18 +252,23 @@ class EpochSampler(Sampler):
         return iter([(self.epoch, i) for i in self.order()])
 
     def __len__(self) -> int:
-        return math.ceil(self.n / self.world)
+        return math.ceil(self.size / self.world)
 
 
 def build_dataloader(dataset: IRSTDDataset, batch_size: int, workers: int, shuffle: bool, seed: int = 0,
-                     rank: int = 0, world: int = 1, persistent: bool = False, pin_memory: bool = False) -> DataLoader:
+                     rank: int = 0, world: int = 1, persistent: bool = False, pin_memory: bool = False,
+                     background_ratio: float | None = None) -> DataLoader:
     """A DataLoader over :class:`EpochSampler` keys (call ``loader.sampler.set_epoch(e)`` before each epoch).
-    ``persistent``: workers stay alive across epochs. OpenCV's own thread pool is capped to one thread in this
-    (the parent) process when there are workers, before they fork: each worker then decodes on one core and
-    the workers share the CPUs (changing it inside a forked worker waits forever on the parent's pool)."""
+    ``persistent``: workers stay alive across epochs. ``background_ratio``: target-free images make up this share
+    of each epoch (:meth:`IRSTDDataset.epoch_indices`); None: every image, every epoch. OpenCV's own thread pool
+    is capped to one thread in this (the parent) process when there are workers, before they fork: each worker
+    then decodes on one core and the workers share the CPUs (changing it inside a forked worker waits forever on
+    the parent's pool)."""
     if workers > 0:
         cv2.setNumThreads(1)
-    return DataLoader(dataset, batch_size=batch_size, sampler=EpochSampler(len(dataset), shuffle, seed, rank, world),
+    subset = None if background_ratio is None else (lambda epoch: dataset.epoch_indices(epoch, background_ratio))
+    sampler = EpochSampler(len(dataset), shuffle, seed, rank, world, subset)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler,
                       num_workers=workers, collate_fn=collate, pin_memory=pin_memory, drop_last=False,
                       persistent_workers=persistent and workers > 0)
 

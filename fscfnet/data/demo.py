@@ -13,7 +13,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..cfg.data import DataConfig
 from ..utils.files import temp_dir_beside
 from .labels import mask_to_boxes, write_yolo_labels, xywh_pixels_to_yolo
 

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from ..errors import UserError
-from .images import IMAGE_SUFFIXES, read_image, to_channels
+from .images import IMAGE_SUFFIXES, ImageReader, to_channels
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm"}
 LIST_SUFFIXES = {".txt"}
@@ -128,13 +128,16 @@ def _video_frames(path: Path, channels: int, rel: str) -> Iterator[Frame]:
         yield Frame(str(path), None, error="no frame could be decoded", rel=rel)
 
 
-def iter_frames(source: Source, channels: int = 3, recursive: bool = False) -> Iterator[Frame]:
-    """Every frame of ``source`` in order. In-memory arrays are taken as OpenCV images (BGR or grey)."""
+def iter_frames(source: Source, channels: int = 3, recursive: bool = False,
+                reader: ImageReader | None = None) -> Iterator[Frame]:
+    """Every frame of ``source`` in order, as ``reader`` makes it (default: 8bit input normalisation). In-memory
+    arrays are taken as OpenCV images (BGR or grey, any bit depth)."""
     items = source if isinstance(source, (list, tuple)) else [source]
+    reader = reader or ImageReader(channels)
     n_arrays = 0
     for item in items:
         if isinstance(item, np.ndarray):
-            yield Frame(f"array{n_arrays}", to_channels(item, channels), rel=f"array{n_arrays}")
+            yield Frame(f"array{n_arrays}", reader(item, f"array{n_arrays}"), rel=f"array{n_arrays}")
             n_arrays += 1
             continue
         for path, rel in source_files_rel(item, recursive):
@@ -144,6 +147,6 @@ def iter_frames(source: Source, channels: int = 3, recursive: bool = False) -> I
             elif suffix not in IMAGE_SUFFIXES:
                 yield Frame(str(path), None, error=f"not an image or video ({suffix or 'no suffix'})", rel=rel)
             else:
-                img = read_image(path, channels)
+                img = reader.read(path)
                 yield Frame(str(path), img, error="" if img is not None else "cannot be decoded as an image",
                             rel=rel)

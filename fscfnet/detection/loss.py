@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from torch.profiler import record_function
 
 from ..cfg.loss import LossConfig
+from ..data.dataset import Targets
 from ..nn.head import V10Detect
 from .assigner import Assignment, TaskAlignedAssigner, use_dense
-from ..data.dataset import Targets
 from .boxes import box_quality
 
 COMPONENTS = ("box_o2m", "cls_o2m", "dfl_o2m", "box_o2o", "cls_o2o", "dfl_o2o")

@@ -16,6 +16,7 @@ from typing import Callable
 
 import torch
 
+from ..cfg.norm import InputNorm
 from ..data.views import InferenceMode, round_up
 from ..errors import UserError
 from ..utils.cli import check_imgsz
@@ -48,6 +49,7 @@ class InferenceModel:
     train_args: dict = field(default_factory=dict)
     module: torch.nn.Module | None = None  # the fused PyTorch model, for the "pytorch" format
     scale: str = "resize"  # how the training images were scaled: "resize" (letterboxed) or "native" (crops)
+    norm: InputNorm = field(default_factory=InputNorm)  # how frame values became 0..255 in training
 
     @property
     def nc(self) -> int:
@@ -86,7 +88,7 @@ class InferenceModel:
 
     def metadata(self) -> dict:
         return {"names": self.names, "ch": self.ch, "stride": self.stride, "imgsz": self.imgsz,
-                "data": self.train_args.get("data"), "scale": self.scale}
+                "data": self.train_args.get("data"), "scale": self.scale, "input_norm": str(self.norm)}
 
 
 def from_module(model: torch.nn.Module, names: list[str], device: torch.device, fuse: bool = True,
@@ -108,7 +110,7 @@ def from_module(model: torch.nn.Module, names: list[str], device: torch.device, 
     train_args = dict(train_args or {})
     return InferenceModel(run, list(names), model.ch, int(model.stride.max()), int(train_args.get("imgsz") or 640),
                           device, "pytorch", Path(path), channels_last=cpu, train_args=train_args, module=model,
-                          scale=str(train_args.get("scale") or "resize"))
+                          scale=str(train_args.get("scale") or "resize"), norm=InputNorm.parse(train_args.get("input_norm")))
 
 
 def _pytorch(path: Path, device: torch.device, fuse: bool) -> InferenceModel:
@@ -148,7 +150,7 @@ def _onnx(path: Path, device: torch.device) -> InferenceModel:
 
     return InferenceModel(run, meta["names"], meta["ch"], meta["stride"], meta["imgsz"], device, "onnx", path,
                           fixed_imgsz=not meta.get("dynamic", False), train_args={"data": meta.get("data")},
-                          scale=meta.get("scale") or "resize")
+                          scale=meta.get("scale") or "resize", norm=InputNorm.parse(meta.get("input_norm")))
 
 
 def _torchscript(path: Path, device: torch.device) -> InferenceModel:
@@ -166,7 +168,8 @@ def _torchscript(path: Path, device: torch.device) -> InferenceModel:
         return module(x.to(device)).float().cpu()
 
     return InferenceModel(run, meta["names"], meta["ch"], meta["stride"], meta["imgsz"], device, "torchscript",
-                          path, fixed_imgsz=False, train_args={"data": meta.get("data")}, scale=meta.get("scale") or "resize")
+                          path, fixed_imgsz=False, train_args={"data": meta.get("data")}, scale=meta.get("scale") or "resize",
+                          norm=InputNorm.parse(meta.get("input_norm")))
 
 
 def load_inference_model(path: Path | str, device: torch.device | None = None, fuse: bool = True) -> InferenceModel:

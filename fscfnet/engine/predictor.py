@@ -15,12 +15,11 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 import cv2
-import numpy as np
-import torch
 
-from ..data.images import IMAGE_SUFFIXES
-from ..data.views import InferenceMode
+from ..cfg.norm import InputNorm
+from ..data.images import IMAGE_SUFFIXES, ImageReader
 from ..data.sources import Frame, Source, iter_frames
+from ..data.views import InferenceMode
 from ..errors import UserError
 from ..utils.cli import check_conf
 from ..utils.timing import StageTimer
@@ -42,20 +41,23 @@ class PredictStats:
 class Predictor:
     """``Predictor(model, mode, conf, batch)(source)`` -> iterator of :class:`Result`. ``mode``: an
     :class:`InferenceMode`, a letterbox size, ``"native"``, or None (the mode matching the model's training).
-    Unreadable files are recorded in ``stats.skipped`` and passed to ``on_skip``; ``keep_images=False`` drops
+    Frames are read under ``norm`` (default: the model's input normalisation; a frame it would dim is reported
+    through ``warn``, stderr by default). Unreadable files are recorded in ``stats.skipped`` and passed to ``on_skip``; ``keep_images=False`` drops
     each original image from its result (nothing to draw, less memory)."""
 
     def __init__(self, model: InferenceModel, mode: InferenceMode | int | str | None = None, conf: float = 0.25,
-                 batch: int = 1, keep_images: bool = True, on_skip: Callable[[Frame], None] | None = None):
+                 batch: int = 1, keep_images: bool = True, on_skip: Callable[[Frame], None] | None = None,
+                 norm: InputNorm | None = None, warn: Callable[[str], None] | None = None):
         check_conf(conf)
         self.model, self.mode, self.conf, self.batch = model, resolve_mode(model, mode), conf, batch
+        self.reader = ImageReader(model.ch, norm or model.norm, warn or (lambda s: print(s, file=sys.stderr)))
         self.inferencer = Inferencer(model, self.mode, conf, batch)
         self.keep_images, self.on_skip = keep_images, on_skip
         self.stats = PredictStats()
 
     def __call__(self, source: Source, recursive: bool = False) -> Iterator[Result]:
         pending: list[Frame] = []
-        for frame in iter_frames(source, self.model.ch, recursive):
+        for frame in iter_frames(source, self.model.ch, recursive, self.reader):
             if frame.image is None:
                 self.stats.skipped.append((frame.path, frame.error))
                 if self.on_skip:
@@ -143,7 +145,8 @@ class VideoSink:
 
 def run_detect(model: InferenceModel, source: Source, save_dir: Path, mode: InferenceMode | int | str | None = None,
                conf: float = 0.25, batch: int = 1, save: bool = True, save_txt: bool = False, save_conf: bool = False,
-               recursive: bool = False, save_crop: bool = False, log: Callable[[str], None] = print) -> PredictStats:
+               recursive: bool = False, save_crop: bool = False, log: Callable[[str], None] = print,
+               norm: InputNorm | None = None) -> PredictStats:
     """Run ``model`` over ``source`` in ``mode`` (see :class:`Predictor`); write annotated images (with zoomed
     insets of the detections) and videos (``save``), YOLO labels (``save_txt``) and each detection's crop
     (``save_crop``: ``crops/<name>_<k>_x<x1>_y<y1>.png``) into ``save_dir``; log the mode, one line per image, the
@@ -154,8 +157,9 @@ def run_detect(model: InferenceModel, source: Source, save_dir: Path, mode: Infe
     def skip(frame: Frame) -> None:
         print(f"skipped {frame.path}: {frame.error}", file=sys.stderr)
 
-    predictor = Predictor(model, mode, conf, batch, keep_images=save or save_crop, on_skip=skip)
-    log(f"detect: {predictor.mode.describe()} ({model.format}, trained with scale {model.scale}), conf {conf}")
+    predictor = Predictor(model, mode, conf, batch, keep_images=save or save_crop, on_skip=skip, norm=norm)
+    log(f"detect: {predictor.mode.describe()}, input {predictor.reader.norm} ({model.format}, trained with scale "
+        f"{model.scale}), conf {conf}")
     videos, names = VideoSink(save_dir), OutputNames()
     name = PurePosixPath()
     try:

@@ -13,7 +13,6 @@ from ..errors import UserError
 from ..utils.files import atomic_write, atomic_write_text
 from ..utils.plots import draw_boxes, draw_detections
 
-
 INSET_MIN_SIDE = 512  # frames this large or larger get zoomed insets of their detections by default
 
 

@@ -22,7 +22,12 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..cfg.train import TrainConfig
-from ..data.dataset import IRSTDDataset, build_dataloader, build_frame_loader, label_stats
+from ..data.dataset import (
+    IRSTDDataset,
+    build_dataloader,
+    build_frame_loader,
+    label_stats,
+)
 from ..data.views import InferenceMode
 from ..detection.loss import V10DetectionLoss
 from ..errors import UserError
@@ -84,13 +89,13 @@ def build_loaders(plan: TrainPlan, channels: int, log: Callable[[str], None]) ->
     frames, twice the batch at a time (no gradients to hold); workers persist across epochs."""
     cfg, p, cuda = plan.cfg, plan.processes, plan.device.type == "cuda"
     train_set = IRSTDDataset(plan.data, "train", cfg.imgsz, cfg.augment_config(), channels, cfg.cache, cfg.seed, log,
-                             cfg.scale)
+                             cfg.scale, cfg.norm())
     train_set.mosaic_until = cfg.epochs - cfg.close_mosaic
     train = build_dataloader(train_set, plan.batch, plan.workers, True, cfg.seed, p.rank, p.world, persistent=True,
-                             pin_memory=cuda)
+                             pin_memory=cuda, background_ratio=cfg.background_ratio)
     if not p.is_main:
         return train, None
-    val_set = IRSTDDataset(plan.data, "test", cfg.imgsz, None, channels, cfg.cache, cfg.seed, log)
+    val_set = IRSTDDataset(plan.data, "test", cfg.imgsz, None, channels, cfg.cache, cfg.seed, log, norm=cfg.norm())
     return train, build_frame_loader(val_set, 2 * plan.batch, plan.workers, persistent=True)
 
 

@@ -7,21 +7,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from ..cfg.norm import InputNorm
 from ..data import open_dataset
 from ..data.dataset import IRSTDDataset, build_frame_loader, original_targets
 from ..data.views import InferenceMode
 from ..errors import UserError
-from ..metrics import AP_FLOOR, DEFAULT_CONF, Metrics, evaluate, operating_point, pdfa_curve
+from ..metrics import (
+    AP_FLOOR,
+    DEFAULT_CONF,
+    FaBudget,
+    Metrics,
+    budget_point,
+    evaluate,
+    operating_point,
+    pdfa_curve,
+)
 from ..utils.cli import check_conf
 from ..utils.files import write_json
-from ..utils.timing import StageTimer
 from ..utils.plots import plot_f1_curve, plot_pdfa_curve, plot_pr_curve
+from ..utils.timing import StageTimer
 from .backends import InferenceModel, from_module
 from .inference import Inferencer, resolve_mode
 
@@ -78,14 +88,18 @@ def coco_predictions(v: Validation) -> list[dict]:
 def validate_model(model: InferenceModel, data: str | None = None, split: str = "test",
                    mode: InferenceMode | int | None = None, batch: int = 16, workers: int = 2, conf: float = AP_FLOOR,
                    save_dir: Path | None = None, save_json: bool = False, log: Callable[[str], None] = print,
-                   at_conf: float = DEFAULT_CONF) -> Validation:
+                   at_conf: float = DEFAULT_CONF, *, fa_budgets: Sequence[FaBudget] = (),
+                   norm: InputNorm | None = None) -> Validation:
     """Score a loaded model on a dataset split (``data`` defaults to the one it was trained on) in ``mode``
-    (an :class:`InferenceMode`, a letterbox size, or None: the mode matching the model's training).
+    (an :class:`InferenceMode`, a letterbox size, or None: the mode matching the model's training), its frames
+    read under ``norm`` (default: the model's own input normalisation).
 
     ``conf``: the lowest score kept; AP, the F1-maximising point and the Pd-Fa curve use every detection at or
     above ``min(conf, at_conf)`` (keep the default 0.001). ``at_conf``: the operating point reported in addition
-    (``metrics.at_conf``; val.py's ``--conf``). With ``save_dir`` write ``metrics.json``, the PR, F1 and Pd-Fa
-    curves (``PdFa_curve.png`` and ``.json``) and, with ``save_json``, ``predictions.json``."""
+    (``metrics.at_conf``; val.py's ``--conf``); ``fa_budgets``: for each, the lowest threshold whose false alarms
+    stay within it and the operating point there (``metrics.at_budgets``). With ``save_dir`` write
+    ``metrics.json``, the PR, F1 and Pd-Fa curves (``PdFa_curve.png`` and ``.json``) and, with ``save_json``,
+    ``predictions.json``."""
     data = data or model.train_args.get("data")
     if not data:
         raise UserError(f"{model.path}: the model names no dataset; pass --data NAME or a dataset YAML")
@@ -96,19 +110,28 @@ def validate_model(model: InferenceModel, data: str | None = None, split: str = 
     mode = resolve_mode(model, mode)
     for value in (at_conf, conf):
         check_conf(value)
-    dataset = IRSTDDataset(cfg, split, mode.imgsz, channels=model.ch, log=log)
+    dataset = IRSTDDataset(cfg, split, mode.imgsz, channels=model.ch, log=log, norm=norm or model.norm)
     log(dataset.summary)
     v = validate(model, dataset, batch, workers, min(conf, at_conf), mode=mode)
     v.metrics.at_conf = operating_point(v.metrics.curves, at_conf)
+    v.metrics.at_budgets = [(b, budget_point(v.metrics.curves, b)) for b in fa_budgets]
     if save_dir is not None:
-        metrics = v.metrics_dict()
-        write_json(save_dir / "metrics.json", metrics)
-        if save_json:
-            write_json(save_dir / "predictions.json", coco_predictions(v))
-        c = v.metrics.curves
-        plot_pr_curve(c.recall, c.precision, metrics["ap50"], save_dir / "PR_curve.png")
-        plot_f1_curve(c.confidence, c.f1, metrics["conf_threshold"], save_dir / "F1_curve.png")
-        curve = pdfa_curve(c)
-        write_json(save_dir / "PdFa_curve.json", curve)
-        plot_pdfa_curve(curve, metrics["at_conf"], save_dir / "PdFa_curve.png")
+        save_validation(v, save_dir, save_json)
     return v
+
+
+def save_validation(v: Validation, save_dir: Path, save_json: bool = False) -> None:
+    """``metrics.json``, the PR, F1 and Pd-Fa curves (PNG, and the Pd-Fa data as JSON, the operating points
+    marked) and, with ``save_json``, ``predictions.json``."""
+    metrics = v.metrics_dict()
+    write_json(save_dir / "metrics.json", metrics)
+    if save_json:
+        write_json(save_dir / "predictions.json", coco_predictions(v))
+    c = v.metrics.curves
+    plot_pr_curve(c.recall, c.precision, metrics["ap50"], save_dir / "PR_curve.png")
+    plot_f1_curve(c.confidence, c.f1, metrics["conf_threshold"], save_dir / "F1_curve.png")
+    curve = pdfa_curve(c)
+    write_json(save_dir / "PdFa_curve.json", curve)
+    marks = [(f"conf {metrics['at_conf']['conf']:g}", metrics["at_conf"])]
+    marks += [(str(b), p.as_dict()) for b, p in v.metrics.at_budgets]
+    plot_pdfa_curve(curve, marks, save_dir / "PdFa_curve.png")

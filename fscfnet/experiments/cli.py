@@ -16,7 +16,6 @@ nothing and writes the same three files from the runs finished so far, marked in
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..cfg.schema import parse_overrides

@@ -1,7 +1,19 @@
 """Detection metrics (docs/design.md §6) and ``python -m fscfnet.metrics`` for any detector's COCO-format results."""
 
-from .detection import (AP_FLOOR, DEFAULT_CONF, DEFINITIONS, PDFA_THRESHOLDS, Metrics, OperatingPoint, evaluate,
-                        format_table, operating_point, pdfa_curve)
+from .detection import (
+                        AP_FLOOR,
+                        DEFAULT_CONF,
+                        DEFINITIONS,
+                        PDFA_THRESHOLDS,
+                        FaBudget,
+                        Metrics,
+                        OperatingPoint,
+                        budget_point,
+                        evaluate,
+                        format_table,
+                        operating_point,
+                        pdfa_curve,
+)
 
-__all__ = ["AP_FLOOR", "DEFAULT_CONF", "DEFINITIONS", "PDFA_THRESHOLDS", "Metrics", "OperatingPoint", "evaluate",
+__all__ = ["AP_FLOOR", "DEFAULT_CONF", "DEFINITIONS", "PDFA_THRESHOLDS", "FaBudget", "Metrics", "OperatingPoint", "budget_point", "evaluate",
            "format_table", "operating_point", "pdfa_curve"]

@@ -20,7 +20,8 @@ AP_FLOOR = 0.001  # AP and the F1-maximising point use every detection at or abo
 DEFAULT_CONF = 0.25  # the reported operating point: detect.py's and FSCFNet.predict()'s default threshold
 PDFA_THRESHOLDS = np.round(np.r_[AP_FLOOR, np.arange(1, 100) / 100], 3)  # 0.001, 0.01, 0.02, ..., 0.99
 DEFINITIONS = ("max F1 row: P, R, F1, Pd, Fa at the F1-maximising confidence (IoU 0.5); at conf row: the same at "
-               "--conf; AP: COCO 101-point, IoU .50:.95; Fa = unmatched predicted box pixels / image pixels; "
+               "--conf; FA<=B rows: at the lowest confidence keeping false alarms within budget B on this split; "
+               "AP: COCO 101-point, IoU .50:.95; Fa = unmatched predicted box pixels / image pixels; "
                "FA/img, FA/Mpix: unmatched boxes per image, per 1e6 image pixels; "
                "Pd_c, Fa_c: predicted centre < 3 px from the target's")
 
@@ -167,6 +168,33 @@ def operating_point(c: Curves, conf: float) -> OperatingPoint:
         false_alarms_per_image=fp / max(c.images, 1), false_alarms_per_mpix=fp / (pixels / 1e6))
 
 
+@dataclass(frozen=True)
+class FaBudget:
+    """At most ``limit`` false alarms per image (``per="image"``) or per 1e6 image pixels (``per="mpix"``)."""
+
+    limit: float
+    per: str = "image"
+
+    def __str__(self) -> str:
+        return f"FA<={self.limit:g}/{'img' if self.per == 'image' else 'Mpix'}"
+
+
+def budget_point(c: Curves, budget: FaBudget) -> OperatingPoint:
+    """The operating point of the lowest confidence threshold whose false alarms stay within ``budget`` on this
+    split: the most detections, taken in descending score and cut between distinct scores, with false alarms per
+    image (or per megapixel) at or under the limit. When even the top-scoring detection breaks it, the threshold
+    lies above every score and nothing is kept."""
+    n = len(c.confidence)
+    false_alarms = np.arange(1, n + 1) - c.true_positives  # of each prefix
+    per = max(c.images, 1) if budget.per == "image" else max(c.pixels, 1.0) / 1e6
+    cut = np.r_[c.confidence[1:] != c.confidence[:-1], True] if n else np.zeros(0, bool)
+    valid = np.nonzero((false_alarms / per <= budget.limit + 1e-12) & cut)[0]
+    if len(valid):
+        return operating_point(c, float(c.confidence[valid[-1]]))
+    top = float(c.confidence[0]) if n else AP_FLOOR
+    return operating_point(c, float(np.nextafter(top, np.inf)))
+
+
 def pdfa_curve(c: Curves, thresholds: np.ndarray = PDFA_THRESHOLDS) -> dict:
     """Pd, Fa, Pd_c, Fa_c and false alarms (count, per image, per megapixel) at each confidence threshold, as
     JSON-ready lists (``None`` where undefined)."""
@@ -194,12 +222,16 @@ class Metrics:
     targets: int
     curves: Curves | None = field(default=None, repr=False)
     at_conf: OperatingPoint | None = None
+    at_budgets: list[tuple[FaBudget, OperatingPoint]] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         """``metrics.json``'s keys (docs/design.md §7), NaN as ``None``; plus ``at_conf`` when an operating point was asked."""
-        d = _nan_to_none({f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("curves", "at_conf")})
+        d = _nan_to_none({f.name: getattr(self, f.name) for f in fields(self)
+                          if f.name not in ("curves", "at_conf", "at_budgets")})
         if self.at_conf is not None:
             d["at_conf"] = self.at_conf.as_dict()
+        if self.at_budgets:
+            d["at_fa_budgets"] = [{"budget": b.limit, "per": b.per, **p.as_dict()} for b, p in self.at_budgets]
         return d
 
 
@@ -268,9 +300,9 @@ def format_table(m: Metrics, ms_per_image: float | None = None) -> str:
              num(m.ap50_95), num(m.pd), num(m.fa, 1e4), num(m.pd_c), num(m.fa_c, 1e4),
              num(best.false_alarms_per_image if best else None), num(best.false_alarms_per_mpix if best else None),
              num(m.conf_threshold)]]
-    if m.at_conf is not None:
-        a = m.at_conf
-        rows.append(["at conf", "", "", num(a.precision), num(a.recall), num(a.f1), "", "", num(a.pd), num(a.fa, 1e4),
+    points = ([("at conf", m.at_conf)] if m.at_conf is not None else []) + [(str(b), p) for b, p in m.at_budgets]
+    for name, a in points:
+        rows.append([name, "", "", num(a.precision), num(a.recall), num(a.f1), "", "", num(a.pd), num(a.fa, 1e4),
                      num(a.pd_c), num(a.fa_c, 1e4), num(a.false_alarms_per_image), num(a.false_alarms_per_mpix),
                      num(a.conf)])
     if ms_per_image is not None:

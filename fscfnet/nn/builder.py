@@ -17,15 +17,14 @@ from typing import Any
 
 import torch
 import yaml
-
-from ..cfg import resolve_model
 from torch import nn
 
+from ..cfg import resolve_model
+from ..cfg.schema import did_you_mean
 from ..errors import UserError
 from . import aca, blocks, fsconv, head, mrcb  # noqa: F401  (registers the blocks)
 from .blocks import make_divisible
 from .model import DetectionModel, LayerSpec
-from ..cfg.schema import did_you_mean
 from .registry import get_block, head_channels
 
 CONFIG_KEYS = ("nc", "scales", "scale", "ch", "backbone", "head")

@@ -155,11 +155,11 @@ def plot_f1_curve(confidence: np.ndarray, f1: np.ndarray, chosen: float | None, 
     return save_figure(fig, path)
 
 
-def plot_pdfa_curve(curve: dict, at_conf: dict | None, path: Path) -> Path:
+def plot_pdfa_curve(curve: dict, marks: list[tuple[str, dict]], path: Path) -> Path:
     """Left: Pd against Fa (log axis) over the confidence grid of ``curve`` (:func:`fscfnet.metrics.pdfa_curve`);
-    right: false alarms per image against confidence (log axis). ``at_conf`` (an operating point's dict) is marked
-    on both. Points with Fa or false alarms of 0 cannot sit on a log axis and are left out; without targets the
-    left panel says so."""
+    right: false alarms per image against confidence (log axis). ``marks`` (label, an operating point's dict: the
+    ``--conf`` point, the false-alarm budgets' points) are marked on both. Points with Fa or false alarms of 0
+    cannot sit on a log axis and are left out; without targets the left panel says so."""
     fig = Figure(figsize=(10, 4.2))
     left, right = fig.subplots(1, 2)
     t = np.array(curve["thresholds"], float)
@@ -168,9 +168,12 @@ def plot_pdfa_curve(curve: dict, at_conf: dict | None, path: Path) -> Path:
     per_img = np.array(curve["false_alarms_per_image"], float)
     ok = (fa > 0) & np.isfinite(pd)
     left.plot(fa[ok], pd[ok], color="#3b75af", lw=1.5, marker=".", ms=3)
-    if at_conf and at_conf.get("pd") is not None and at_conf["fa"] > 0:
-        left.plot([at_conf["fa"]], [at_conf["pd"]], "o", color="#c0392b", label=f"conf {at_conf['conf']:.3g}")
-        left.legend(loc="lower right")
+    colours = ("#c0392b", "#27ae60", "#8e44ad", "#d35400", "#16a085")
+    for (name, p), colour in zip(marks, colours * len(marks)):
+        if p.get("pd") is not None and p["fa"] > 0:
+            left.plot([p["fa"]], [p["pd"]], "o", color=colour, label=f"{name} (conf {p['conf']:.3g}): Pd {p['pd']:.2f}")
+    if left.get_legend_handles_labels()[0]:
+        left.legend(loc="lower right", fontsize=8)
     if not curve["targets"]:
         left.text(0.5, 0.5, "no targets in this split: Pd undefined", ha="center", va="center",
                   transform=left.transAxes)
@@ -180,10 +183,12 @@ def plot_pdfa_curve(curve: dict, at_conf: dict | None, path: Path) -> Path:
              title="Pd-Fa over confidence thresholds")
     pos = per_img > 0
     right.plot(t[pos], per_img[pos], color="#c0392b", lw=1.5)
-    if at_conf and at_conf["false_alarms_per_image"] > 0:
-        right.plot([at_conf["conf"]], [at_conf["false_alarms_per_image"]], "o", color="#3b75af",
-                   label=f"conf {at_conf['conf']:.3g}: {at_conf['false_alarms_per_image']:.3g} / image")
-        right.legend(loc="upper right")
+    for (name, p), colour in zip(marks, colours * len(marks)):
+        if p["false_alarms_per_image"] > 0:
+            right.plot([p["conf"]], [p["false_alarms_per_image"]], "o", color=colour,
+                       label=f"{name}: conf {p['conf']:.3g}, {p['false_alarms_per_image']:.3g} / image")
+    if right.get_legend_handles_labels()[0]:
+        right.legend(loc="upper right", fontsize=8)
     if pos.any():
         right.set_yscale("log")
     right.set(xlim=(0, 1), xlabel="confidence threshold", ylabel="false alarms per image",

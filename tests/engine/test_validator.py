@@ -166,9 +166,9 @@ def test_val_cli_exit_code_and_single_line_error(repo, tmp_path):
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "weights file not found" in proc.stderr
 
 
-def test_background_only_split_reports_false_alarms_at_conf(make_checkpoint, tmp_path, demo_yaml, capsys):
-    """Frames without targets: Pd is undefined, so what matters is how many false alarms survive --conf."""
-    demo, bg = demo_yaml.parent / "demo", tmp_path / "bg"
+def _background_split(demo_yaml, root):
+    """The demo's six test frames as a split without targets (empty label files)."""
+    demo, bg = demo_yaml.parent / "demo", root / "bg"
     stems = (demo / "img_idx" / "test_demo.txt").read_text().split()
     for sub in ("images", "labels", "img_idx"):
         (bg / sub).mkdir(parents=True)
@@ -176,8 +176,14 @@ def test_background_only_split_reports_false_alarms_at_conf(make_checkpoint, tmp
         shutil.copy(demo / "images" / f"{stem}.png", bg / "images")
         (bg / "labels" / f"{stem}.txt").write_text("")
     (bg / "img_idx" / "test_bg.txt").write_text("\n".join(stems) + "\n")
-    cfg = tmp_path / "bg.yaml"
+    cfg = root / "bg.yaml"
     cfg.write_text(f"path: {bg}\ntrain: img_idx/test_bg.txt\ntest: img_idx/test_bg.txt\nnames: [target]\n")
+    return cfg, stems
+
+
+def test_background_only_split_reports_false_alarms_at_conf(make_checkpoint, tmp_path, demo_yaml, capsys):
+    """Frames without targets: Pd is undefined, so what matters is how many false alarms survive --conf."""
+    cfg, stems = _background_split(demo_yaml, tmp_path)
     weights = make_checkpoint(tmp_path / "m.pt", data=cfg, bias=-2.0)  # scores on both sides of 0.25
     capsys.readouterr()
     assert _val(tmp_path, weights, "--conf", "0.25") == 0
@@ -215,3 +221,26 @@ def test_background_only_split_reports_false_alarms_at_conf(make_checkpoint, tmp
         assert n == len(kept) and per_img == pytest.approx(len(kept) / 6), t
         assert fa == pytest.approx(sum(p["bbox"][2] * p["bbox"][3] for p in kept) / pixels), t
     assert json.loads(json.dumps(curve)) == curve
+
+
+@pytest.mark.parametrize("budget", [0.5, 2.0, 0.0])
+def test_fa_budget_gives_the_lowest_threshold_whose_measured_rate_is_within_it(make_checkpoint, tmp_path,
+                                                                                demo_yaml, budget):
+    """--fa-per-image B on the background split: every detection is a false alarm, so the threshold must keep at
+    most 6 B of them (six frames): recounted from predictions.json, the rate at that threshold is <= B, and one
+    step lower (the next detection's score) it would exceed B. The same for --fa-per-mpix."""
+    cfg, stems = _background_split(demo_yaml, tmp_path)
+    weights = make_checkpoint(tmp_path / "m.pt", data=cfg, bias=-2.0)
+    pixels = len(stems) * 192 * 144
+    per_mpix = budget * 40  # about the same number of false alarms per megapixel (0.166 Mpix)
+    assert _val(tmp_path, weights, "--fa-per-image", str(budget), "--fa-per-mpix", str(per_mpix)) == 0
+    preds = sorted(json.loads((tmp_path / "v" / "predictions.json").read_text()), key=lambda p: -p["score"])
+    points = json.loads((tmp_path / "v" / "metrics.json").read_text())["at_fa_budgets"]
+    assert [(p["budget"], p["per"]) for p in points] == [(budget, "image"), (per_mpix, "mpix")]
+    for p, scale in zip(points, (len(stems), pixels / 1e6), strict=True):
+        kept = [d for d in preds if d["score"] >= p["conf"]]
+        assert p["false_alarms"] == len(kept) and len(kept) / scale <= p["budget"] + 1e-12
+        looser = [d for d in preds if d["score"] >= max(d2["score"] for d2 in preds if d2["score"] < p["conf"])] \
+            if any(d["score"] < p["conf"] for d in preds) else None
+        assert looser is None or len(looser) / scale > p["budget"]  # the lowest threshold within the budget
+    assert (tmp_path / "v" / "PdFa_curve.png").stat().st_size > 0

@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="output folder (default: datasets/<SRC name>, or the --download dataset's folder)")
     ap.add_argument("--format", choices=LABEL_FORMATS, default=None, help="annotation format (default: masks)")
     ap.add_argument("--overwrite", action="store_true", help="replace an existing, non-empty --dst")
+    ap.add_argument("--background", type=Path, default=None, metavar="DIR",
+                    help="a folder of target-free frames: copied to DST/background/, used as background in training")
     ap.add_argument("--stats-out", type=Path, default=None,
                     help="also write the printed statistics, and this command, to this JSON file")
     args = ap.parse_args(argv)
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.download is not None:
             summary = download_dataset(args.download, dst, args.overwrite)
         else:
-            summary = prepare(args.src, dst, args.format or "masks", args.overwrite)
+            summary = prepare(args.src, dst, args.format or "masks", args.overwrite, args.background)
         if args.stats_out is not None:
             write_json(args.stats_out, {"command": command, **summary, "src": str(args.src or args.download),
                                         "dst": str(dst or summary["dst"])})

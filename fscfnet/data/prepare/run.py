@@ -10,14 +10,17 @@ import numpy as np
 
 from ...errors import UserError
 from ...utils.files import temp_dir_beside
+from ..images import IMAGE_SUFFIXES, image_files
 from ..labels import write_yolo_labels
 from .formats import FORMATS, find_source
 
 LABEL_FORMATS = tuple(FORMATS)
 
 
-def prepare(src: Path, dst: Path, fmt: str = "masks", overwrite: bool = False) -> dict:
-    """Convert ``src`` into ``dst``; returns the summary that :func:`format_summary` prints."""
+def prepare(src: Path, dst: Path, fmt: str = "masks", overwrite: bool = False, background: Path | None = None) -> dict:
+    """Convert ``src`` into ``dst``; returns the summary that :func:`format_summary` prints. ``background``: a
+    folder of target-free frames, copied to ``dst/background/``, which training adds to its split as background
+    (the dataset config's ``background`` folders)."""
     src, dst = Path(src).resolve(), Path(dst).resolve()
     if fmt not in LABEL_FORMATS:
         raise UserError(f"unknown --format {fmt!r} (choose from {', '.join(LABEL_FORMATS)})")
@@ -27,6 +30,7 @@ def prepare(src: Path, dst: Path, fmt: str = "masks", overwrite: bool = False) -
         raise UserError(f"{dst}: already exists and is not empty; pass --overwrite to replace it")
     source = find_source(src, fmt)
     converted = FORMATS[fmt].convert(source)
+    extra = background_frames(background, src, dst)
     name = dst.name
     tmp = temp_dir_beside(dst)
     try:
@@ -37,6 +41,10 @@ def prepare(src: Path, dst: Path, fmt: str = "masks", overwrite: bool = False) -
             write_yolo_labels(tmp / "labels" / f"{stem}.txt", converted.labels[stem])
         for stem, p in source.masks.items():
             shutil.copy2(p, tmp / "masks" / f"{stem}{p.suffix}")
+        if extra:
+            (tmp / "background").mkdir()
+            for p in extra:
+                shutil.copy2(p, tmp / "background" / p.name)
         for split, stems in source.splits.items():
             out = tmp / "img_idx" / f"{split}_{name}.txt"
             if source.split_files.get(split, Path()).suffix == ".txt":
@@ -53,7 +61,7 @@ def prepare(src: Path, dst: Path, fmt: str = "masks", overwrite: bool = False) -
     summary = {
         "layout": source.layout, "src": str(src), "dst": str(dst), "images": len(source.images),
         "targets": int(sum(len(v) for v in converted.labels.values())),
-        "empty_images": int(sum(len(v) == 0 for v in converted.labels.values())),
+        "empty_images": int(sum(len(v) == 0 for v in converted.labels.values())), "background_images": len(extra),
         "splits": {k: len(v) for k, v in source.splits.items()},
         "split_targets": {k: int(sum(len(converted.labels[s]) for s in v)) for k, v in source.splits.items()},
         "split_files": {k: str(p.relative_to(src)) if p.is_relative_to(src) else str(p)
@@ -66,6 +74,22 @@ def prepare(src: Path, dst: Path, fmt: str = "masks", overwrite: bool = False) -
     return {**summary, **converted.stats}
 
 
+def background_frames(folder: Path | None, src: Path, dst: Path) -> list[Path]:
+    """The image files of a ``--background`` folder (none without one); a missing or empty folder, or one inside
+    the destination, is a one-line error."""
+    if folder is None:
+        return []
+    folder = Path(folder).resolve()
+    if not folder.is_dir():
+        raise UserError(f"--background {folder}: no such folder")
+    if folder == dst or dst in folder.parents:
+        raise UserError(f"--background {folder}: lies inside the destination {dst}")
+    files = sorted(image_files(folder).values())
+    if not files:
+        raise UserError(f"--background {folder}: holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
 def format_summary(s: dict) -> str:
     pct = lambda v: " / ".join(f"{x:.1f}" for x in v) if v else "-"  # noqa: E731
     splits = ", ".join(f"{k} {v}" for k, v in s["splits"].items())
@@ -76,7 +100,8 @@ def format_summary(s: dict) -> str:
              f"{s['faint_components_dropped']} grey-only components dropped" if "grey_masks" in s else "")
     return (f"{s['layout']} -> {s['dst']}\n"
             f"  images {s['images']} ({splits}), targets {s['targets']} ({split_targets}), "
-            f"empty images {s['empty_images']}, classes {s['names']}\n"
+            f"empty images {s['empty_images']}, background frames {s.get('background_images', 0)} (training only), "
+            f"classes {s['names']}\n"
             f"  split files: {files or '-'}\n"
             f"  target width px  p5 / p50 / p95: {pct(s['width_px_p5_p50_p95'])}\n"
             f"  target height px p5 / p50 / p95: {pct(s['height_px_p5_p50_p95'])}"

@@ -1,0 +1,96 @@
+"""A background test set from real clutter: target-free crops of the IRSTD-1K and NUDT-SIRST *test* frames, every
+crop pixel at least 32 px from any mask pixel, in several sizes, written as a split without targets, so false alarms
+on real backgrounds are measured without touching the training frames.
+
+    python -m fscfnet.data.prepare ../shared/datasets/IRSTD-1K --dst datasets/IRSTD-1K     # once each
+    python -m fscfnet.data.prepare ../shared/datasets/NUDT-SIRST --dst datasets/NUDT-SIRST
+    python benchmarks/background_crops.py --data IRSTD-1K NUDT-SIRST --sizes 96 160 256 --per-frame 2 \\
+        --out datasets/background-test
+    fscfnet val --weights best.pt --data datasets/background-test/data.yaml --conf 0.25 --fa-per-image 0.1
+
+Writes DIR/images/, DIR/img_idx/{train,test}_<name>.txt (both the same list; the split is for validation only),
+DIR/data.yaml, and DIR/crops.json (each crop's source frame, position and size, and the command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fscfnet.data import open_dataset, read_index
+from fscfnet.utils import write_json
+
+MARGIN = 32  # every crop pixel at least this far (px) from any target pixel
+
+
+def free_windows(mask: np.ndarray, size: int, margin: int = MARGIN) -> np.ndarray:
+    """Top-left corners ``(n, 2)`` (x, y) of the ``size`` x ``size`` windows whose pixels all lie at least
+    ``margin`` px (Chebyshev) from every mask pixel: the mask grown by ``margin`` is empty under them."""
+    grown = cv2.dilate((mask > 0).astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))
+    s = cv2.integral(grown)  # (h + 1, w + 1)
+    h, w = mask.shape
+    if h < size or w < size:
+        return np.zeros((0, 2), int)
+    ys, xs = np.mgrid[0:h - size + 1, 0:w - size + 1]
+    inside = s[ys + size, xs + size] - s[ys, xs + size] - s[ys + size, xs] + s[ys, xs]
+    return np.stack([xs[inside == 0], ys[inside == 0]], 1)
+
+
+def crops_of(data: str, sizes: list[int], per_frame: int, rng: np.random.Generator) -> list[dict]:
+    cfg = open_dataset(data)
+    out = []
+    for stem in read_index(cfg.index_file("test")):
+        image = next(p for p in (cfg.root / "images").glob(f"{stem}.*"))
+        mask_path = next((cfg.root / "masks").glob(f"{stem}.*"), None)
+        img = cv2.imread(str(image), cv2.IMREAD_UNCHANGED)
+        if img is None or mask_path is None:
+            continue
+        mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
+        if mask.shape != img.shape[:2]:
+            mask = cv2.resize(mask, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST)
+        for size in sizes:
+            corners = free_windows(mask, size)
+            for x, y in corners[rng.choice(len(corners), min(per_frame, len(corners)), replace=False)]:
+                out.append({"data": cfg.name, "frame": stem, "x": int(x), "y": int(y), "size": size,
+                            "pixels": img[y:y + size, x:x + size]})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", nargs="+", default=["IRSTD-1K", "NUDT-SIRST"])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[96, 160, 256])
+    ap.add_argument("--per-frame", type=int, default=2, help="crops per test frame and size, at most")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=Path("datasets/background-test"))
+    args = ap.parse_args(argv)
+    rng = np.random.default_rng(args.seed)
+    crops = [c for d in args.data for c in crops_of(d, args.sizes, args.per_frame, rng)]
+    name = args.out.name
+    for sub in ("images", "img_idx"):
+        (args.out / sub).mkdir(parents=True, exist_ok=True)
+    stems = []
+    for c in crops:
+        stem = f"{c['data']}_{c['frame']}_{c['size']}_{c['x']}_{c['y']}"
+        cv2.imwrite(str(args.out / "images" / f"{stem}.png"), c.pop("pixels"))
+        stems.append(stem)
+    for split in ("train", "test"):
+        (args.out / "img_idx" / f"{split}_{name}.txt").write_text("\n".join(stems) + "\n")
+    (args.out / "data.yaml").write_text(f"# target-free crops of test frames (benchmarks/background_crops.py)\n"
+                                        f"path: {args.out.resolve()}\ntrain: img_idx/train_{name}.txt\n"
+                                        f"test: img_idx/test_{name}.txt\nnames: [target]\n")
+    by = {f"{d}/{s}": sum(c["data"] == d and c["size"] == s for c in crops) for d in {c["data"] for c in crops}
+          for s in args.sizes}
+    write_json(args.out / "crops.json", {"command": shlex.join([sys.executable, *sys.argv]), "margin_px": MARGIN,
+                                         "crops": len(crops), "by_data_and_size": by, "items": crops})
+    print(f"{len(crops)} target-free crops ({by}) in {args.out}; validate with --data {args.out / 'data.yaml'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
