@@ -29,9 +29,10 @@ MARGIN = 32  # every crop pixel at least this far (px) from any target pixel
 
 
 def free_windows(mask: np.ndarray, size: int, margin: int = MARGIN) -> np.ndarray:
-    """Top-left corners ``(n, 2)`` (x, y) of the ``size`` x ``size`` windows whose pixels all lie at least
-    ``margin`` px (Chebyshev) from every mask pixel: the mask grown by ``margin`` is empty under them."""
-    grown = cv2.dilate((mask > 0).astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))
+    """Top-left corners ``(n, 2)`` (x, y) of the ``size`` x ``size`` windows whose pixels all lie more than
+    ``margin`` px (Chebyshev) from every target pixel (mask > 127, prepare's rule): the targets grown by
+    ``margin`` leave them empty."""
+    grown = cv2.dilate((mask > 127).astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8))
     s = cv2.integral(grown)  # (h + 1, w + 1)
     h, w = mask.shape
     if h < size or w < size:

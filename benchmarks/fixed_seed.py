@@ -45,7 +45,8 @@ def validate(checkout: Path, weights: Path, data: str, imgsz: int, out: Path, en
     subprocess.run(cmd, cwd=checkout, env=env, check=True, stdout=subprocess.DEVNULL)
     metrics = json.loads((out / "metrics.json").read_text())
     metrics.pop("ms_per_image", None)
-    metrics.pop("mode", None)  # how the frames were fed (recorded from 87d85cc on); the scores are compared
+    metrics.pop("mode", None)  # how the frames were fed and read (recorded from 87d85cc on); the scores are compared
+    metrics.pop("input_norm", None)
     at_conf = metrics.pop("at_conf", {})
     return {**metrics, **{f"at_conf.{k}": v for k, v in at_conf.items()}}
 

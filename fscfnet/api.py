@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import torch
 
-from .cfg import is_name, resolve_model
+from .cfg import InputNorm, is_name, resolve_model
 from .cfg.train import load_train_config
 from .data.sources import Source
 from .data.views import InferenceMode
@@ -32,6 +32,7 @@ from .engine.result import Result
 from .engine.trainer import Trainer
 from .engine.validator import validate_model
 from .errors import UserError
+from .metrics import FaBudget
 from .nn import build_model
 from .utils.device import select_device
 from .utils.files import increment_path
@@ -97,30 +98,38 @@ class FSCFNet:
 
     def val(self, data: str | None = None, split: str = "test", imgsz: int | str | None = None, batch: int = 16,
             conf: float = 0.001, workers: int = 2, save_dir: Path | str | None = None, save_json: bool = False,
-            verbose: bool = False, **mode: object) -> dict:
+            verbose: bool = False, norm: str | None = None, fa_per_image: Sequence[float] = (),
+            fa_per_mpix: Sequence[float] = (), **mode: object) -> dict:
         """Metrics on a dataset split (default: the training data's test split), as in ``metrics.json``;
-        ``imgsz`` and ``mode`` options (``slice``, ``overlap``, ``max_size``, ``full_frame``) as in :meth:`mode`."""
+        ``imgsz`` and ``mode`` options (``slice``, ``overlap``, ``max_size``, ``full_frame``) as in :meth:`mode`,
+        ``norm`` and the false-alarm budgets as val.py's ``--norm``, ``--fa-per-image`` and ``--fa-per-mpix``."""
+        budgets = [FaBudget(b, "image") for b in fa_per_image] + [FaBudget(b, "mpix") for b in fa_per_mpix]
         v = validate_model(self.model, data, split, self.mode(imgsz, **mode), batch, workers, conf,
-                           Path(save_dir) if save_dir else None, save_json, log=print if verbose else (lambda s: None))
+                           Path(save_dir) if save_dir else None, save_json, log=print if verbose else (lambda s: None),
+                           fa_budgets=budgets, norm=InputNorm.parse(norm) if norm else None)
         self.metrics = v.metrics_dict()
         return self.metrics
 
     def predict(self, source: Source, conf: float = 0.25, imgsz: int | str | None = None, batch: int = 1,
-                stream: bool = False, recursive: bool = False, **mode: object) -> list[Result] | Iterator[Result]:
+                stream: bool = False, recursive: bool = False, norm: str | None = None,
+                **mode: object) -> list[Result] | Iterator[Result]:
         """Detections for each image or video frame of ``source`` (path, folder, glob, video, list file, array or
-        a list of those), in original pixels, in the mode of :meth:`mode`. ``stream=True`` returns a
-        generator, so memory stays flat on large sources."""
-        predictor = Predictor(self.model, self.mode(imgsz, **mode), conf, batch)
+        a list of those), in original pixels, in the mode of :meth:`mode`, frames read under ``norm`` (default:
+        the model's input normalisation). ``stream=True`` returns a generator, so memory stays flat on large
+        sources."""
+        predictor = Predictor(self.model, self.mode(imgsz, **mode), conf, batch,
+                              norm=InputNorm.parse(norm) if norm else None)
         results = predictor(source, recursive)
         return results if stream else list(results)
 
     def detect(self, source: Source, conf: float = 0.25, imgsz: int | str | None = None, batch: int = 1,
                save_txt: bool = False, save_conf: bool = False, recursive: bool = False, save_crop: bool = False,
-               project: str | Path = "runs/detect", name: str = "exp", **mode: object) -> Path:
+               project: str | Path = "runs/detect", name: str = "exp", norm: str | None = None,
+               **mode: object) -> Path:
         """What ``detect.py`` does: annotated images/videos (and labels, crops) in a new run directory, returned."""
         save_dir = increment_path(Path(project) / name)
         run_detect(self.model, source, save_dir, self.mode(imgsz, **mode), conf, batch, True, save_txt, save_conf,
-                   recursive, save_crop)
+                   recursive, save_crop, norm=InputNorm.parse(norm) if norm else None)
         return save_dir
 
     def export(self, format: str = "onnx", imgsz: int | None = None, dynamic: bool = False,

@@ -1,4 +1,4 @@
-"""Draw the README's picture: a synthetic 768 x 576 frame (4 x 3 demo frames of held-out indices, so no dataset
+"""Draw the README's picture: a synthetic 768 x 432 frame (4 x 3 demo frames of held-out indices, so no dataset
 image is copied) through `fscfnet detect --slice 320`, whose annotated output has the zoomed insets.
 
     python docs/assets/make_figure.py --weights runs/train/exp/weights/best.pt   # the demo run of the README
@@ -20,7 +20,7 @@ from fscfnet.data.demo import make_frame
 
 
 def synthetic_frame(seed: int = 7, first: int = 1000) -> np.ndarray:
-    """4 x 3 demo frames (indices beyond the demo set's 320) side by side: 768 x 576, grey."""
+    """4 x 3 demo frames (indices beyond the demo set's 320) side by side: 768 x 432, grey."""
     rows = [np.concatenate([make_frame(seed, first + 4 * r + c)[0] for c in range(4)], 1) for r in range(3)]
     return np.concatenate(rows, 0)
 

@@ -17,7 +17,7 @@ def add_mode_arguments(ap: argparse.ArgumentParser) -> None:
                    help="N: letterbox every frame into N x N; native: every frame at its own resolution, padded to "
                         "a stride multiple")
     g.add_argument("--slice", type=int, default=None, metavar="S",
-                   help="S x S tiles at native scale, batched (--batch), merged at the seams")
+                   help="S x S tiles at native scale, --batch at a time, merged at the seams")
     g.add_argument("--overlap", type=float, default=0.2, help="--slice: tile overlap, a fraction of S (0.2)")
     g.add_argument("--max-size", type=int, default=None,
                    help="--imgsz native: frames with a longer side are sliced into tiles of this size (2048)")

@@ -51,14 +51,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> dict:
     model = load_inference_model(Path(args.weights), select_device(args.device))
     mode = mode_from_args(model, args)
-    print(f"val: {mode.describe()} ({model.format}, trained with scale {model.scale})", file=sys.stderr)
+    norm = norm_from_args(args)
+    print(f"val: {mode.describe()}, input {norm or model.norm} ({model.format}, trained with scale {model.scale})",
+          file=sys.stderr)
     save_dir = increment_path(Path(args.project) / args.name)
     budgets = [FaBudget(b, "image") for b in args.fa_per_image] + [FaBudget(b, "mpix") for b in args.fa_per_mpix]
     if any(b.limit < 0 for b in budgets):
         raise UserError("--fa-per-image / --fa-per-mpix: budgets must be >= 0")
     v = validate_model(model, args.data, args.split, mode, args.batch, args.workers, AP_FLOOR, save_dir,
                        args.save_json, log=lambda s: print(s, file=sys.stderr), at_conf=args.conf, fa_budgets=budgets,
-                       norm=norm_from_args(args))
+                       norm=norm)
     print(format_table(v.metrics, v.ms["total"]))
     print(f"speed per image: {v.ms['preprocess']:.1f} ms preprocess, {v.ms['inference']:.1f} ms inference, "
           f"{v.ms['postprocess']:.1f} ms postprocess, {mode.describe()} on {model.device} ({model.format})")

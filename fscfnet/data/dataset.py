@@ -50,12 +50,14 @@ class IRSTDDataset(Dataset):
 
     def __init__(self, cfg: DataConfig, split: str, imgsz: int, augment: AugmentConfig | None = None,
                  channels: int = 3, cache: bool = False, seed: int = 0, log: Callable[[str], None] = print,
-                 scale: str = "resize", norm: InputNorm | None = None):
+                 scale: str = "resize", norm: InputNorm | None = None, background_ratio: float | None = None):
         if channels not in (1, 3):
             raise ValueError(f"channels must be 1 or 3, got {channels}")
         self.cfg, self.split, self.imgsz, self.augment, self.channels = cfg, split, imgsz, augment, channels
         self.native = augment is not None and scale == "native"  # training on native-scale crops (else resized)
         self.seed, self.epoch = seed, 0
+        self.background_ratio = background_ratio  # None: every image every epoch (epoch_indices)
+        self._pools: dict[int, list[int]] = {}
         self.mosaic_until: int | None = None  # first epoch without mosaic (close_mosaic); None: mosaic throughout
         self.reader = ImageReader(channels, norm, log)
         entries = split_entries(cfg, split)
@@ -92,16 +94,22 @@ class IRSTDDataset(Dataset):
         """The epoch ``dataset[i]`` samples for; loaders pass ``(epoch, i)`` keys instead (:class:`EpochSampler`)."""
         self.epoch = epoch
 
-    def epoch_indices(self, epoch: int, ratio: float) -> list[int]:
-        """One epoch's images when target-free images are to make up ``ratio`` of it: every image with a target
-        and as many background images as that takes (all of them, if there are fewer), drawn anew each epoch from
-        (seed, epoch) alone, so the count, and the epoch's length, stay the same."""
-        targets = [i for i, lab in enumerate(self.labels) if len(lab)]
-        background = [i for i, lab in enumerate(self.labels) if not len(lab)]
-        k = min(len(background), round(ratio / (1 - ratio) * len(targets)))
-        rng = np.random.default_rng([self.seed, epoch, len(self), 1])  # not any sample's (seed, epoch, index) stream
-        chosen = rng.choice(len(background), k, replace=False) if k < len(background) else range(len(background))
-        return sorted(targets + [background[j] for j in chosen])
+    def epoch_indices(self, epoch: int) -> list[int] | None:
+        """One epoch's images when target-free images are to make up ``background_ratio`` of it (None without
+        one: every image): every image with a target and as many background images as that takes (all of them,
+        if there are fewer), drawn anew each epoch from (seed, epoch) alone, so the count, and the epoch's length,
+        stay the same. A split without targets keeps every image. Mosaic partners come from the same images."""
+        if self.background_ratio is None:
+            return None
+        if epoch not in self._pools:
+            targets = [i for i, lab in enumerate(self.labels) if len(lab)]
+            background = [i for i, lab in enumerate(self.labels) if not len(lab)]
+            r = self.background_ratio
+            k = min(len(background), round(r / (1 - r) * len(targets))) if targets else len(background)
+            rng = np.random.default_rng([self.seed, epoch, len(self), 1])  # not a sample's (seed, epoch, i) stream
+            chosen = rng.choice(len(background), k, replace=False) if k < len(background) else range(len(background))
+            self._pools[epoch] = sorted(targets + [background[j] for j in chosen])
+        return self._pools[epoch]
 
     def mosaic_on(self, epoch: int) -> bool:
         return self.augment is not None and self.augment.mosaic > 0 and (self.mosaic_until is None or
@@ -153,7 +161,9 @@ class IRSTDDataset(Dataset):
         aug, size = self.augment, self.imgsz
         rng = np.random.default_rng([self.seed, epoch, i])
         if self.mosaic_on(epoch) and rng.random() < aug.mosaic:
-            idx = [i, *rng.integers(0, len(self), 3).tolist()]
+            pool = self.epoch_indices(epoch)
+            partners = rng.integers(0, len(self) if pool is None else len(pool), 3).tolist()
+            idx = [i, *(partners if pool is None else [pool[j] for j in partners])]
             tiles = [self._tile(j, rng, padded=False) for j in idx]
             img, boxes = mosaic([t for t, _ in tiles], [b for _, b in tiles], size, rng)
             classes = np.concatenate([self.labels[j][:, 0] for j in idx])
@@ -256,17 +266,15 @@ class EpochSampler(Sampler):
 
 
 def build_dataloader(dataset: IRSTDDataset, batch_size: int, workers: int, shuffle: bool, seed: int = 0,
-                     rank: int = 0, world: int = 1, persistent: bool = False, pin_memory: bool = False,
-                     background_ratio: float | None = None) -> DataLoader:
-    """A DataLoader over :class:`EpochSampler` keys (call ``loader.sampler.set_epoch(e)`` before each epoch).
-    ``persistent``: workers stay alive across epochs. ``background_ratio``: target-free images make up this share
-    of each epoch (:meth:`IRSTDDataset.epoch_indices`); None: every image, every epoch. OpenCV's own thread pool
-    is capped to one thread in this (the parent) process when there are workers, before they fork: each worker
-    then decodes on one core and the workers share the CPUs (changing it inside a forked worker waits forever on
-    the parent's pool)."""
+                     rank: int = 0, world: int = 1, persistent: bool = False, pin_memory: bool = False) -> DataLoader:
+    """A DataLoader over :class:`EpochSampler` keys (call ``loader.sampler.set_epoch(e)`` before each epoch), each
+    epoch over the dataset's :meth:`~IRSTDDataset.epoch_indices` (every image without a background ratio).
+    ``persistent``: workers stay alive across epochs. OpenCV's own thread pool is capped to one thread in this
+    (the parent) process when there are workers, before they fork: each worker then decodes on one core and
+    the workers share the CPUs (changing it inside a forked worker waits forever on the parent's pool)."""
     if workers > 0:
         cv2.setNumThreads(1)
-    subset = None if background_ratio is None else (lambda epoch: dataset.epoch_indices(epoch, background_ratio))
+    subset = dataset.epoch_indices if dataset.background_ratio is not None else None
     sampler = EpochSampler(len(dataset), shuffle, seed, rank, world, subset)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler,
                       num_workers=workers, collate_fn=collate, pin_memory=pin_memory, drop_last=False,

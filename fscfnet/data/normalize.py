@@ -59,4 +59,5 @@ def advice(img: np.ndarray) -> str:
         known = f"range 0 {2 ** max(8, int(np.ceil(np.log2(top + 1)))) - 1}"
     else:
         known = f"range {float(img.min()):g} {top:g}"
-    return f'use --norm "{known}" (the sensor\'s range) or --norm "percentile 0.5 99.5" (per frame)'
+    return (f'use "{known}" (the sensor\'s range) or "percentile 0.5 99.5" (per frame): --norm in val and detect, '
+            f'--set input_norm=... in training')

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from ..errors import UserError
-from .images import IMAGE_SUFFIXES, ImageReader, to_channels
+from .images import IMAGE_SUFFIXES, ImageReader
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm"}
 LIST_SUFFIXES = {".txt"}
@@ -108,7 +108,7 @@ def source_files_rel(source: str | Path, recursive: bool = False) -> Iterator[tu
         raise UserError(f"--source {text}: no such file, folder or pattern")
 
 
-def _video_frames(path: Path, channels: int, rel: str) -> Iterator[Frame]:
+def _video_frames(path: Path, reader: ImageReader, rel: str) -> Iterator[Frame]:
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         yield Frame(str(path), None, error="cannot open this video", rel=rel)
@@ -120,7 +120,7 @@ def _video_frames(path: Path, channels: int, rel: str) -> Iterator[Frame]:
             ok, bgr = cap.read()
             if not ok:
                 break
-            yield Frame(str(path), to_channels(bgr, channels), frame=i, fps=fps, rel=rel)
+            yield Frame(str(path), reader(bgr, f"{path} frame {i}"), frame=i, fps=fps, rel=rel)
             i += 1
     finally:
         cap.release()
@@ -143,7 +143,7 @@ def iter_frames(source: Source, channels: int = 3, recursive: bool = False,
         for path, rel in source_files_rel(item, recursive):
             suffix = path.suffix.lower()
             if suffix in VIDEO_SUFFIXES:
-                yield from _video_frames(path, channels, rel)
+                yield from _video_frames(path, reader, rel)
             elif suffix not in IMAGE_SUFFIXES:
                 yield Frame(str(path), None, error=f"not an image or video ({suffix or 'no suffix'})", rel=rel)
             else:

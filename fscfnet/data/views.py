@@ -11,7 +11,8 @@ An :class:`InferenceMode` turns a frame into :class:`View` s: each cuts a region
   of a row or column flush with the frame's edge; frames smaller than T are padded), optionally plus one
   letterboxed whole-frame pass (``full_frame``) for targets larger than a tile.
 
-Detections of several views of one frame are merged by :func:`merge_detections`.
+Detections of several views of one frame are merged by :func:`merge_detections`: a target cut by a seam becomes
+the union of its parts, a target seen whole twice keeps its best-scored box.
 """
 
 from __future__ import annotations
@@ -129,26 +130,37 @@ class InferenceMode:
         return tiles + ([letterbox_view(hw, self.imgsz)] if self.full_frame else [])
 
 
-def merge_detections(parts: list[np.ndarray], ios: float = MERGE_IOS) -> np.ndarray:
-    """One frame's detections from several views ``(n, 6)`` (x1, y1, x2, y2, score, class) -> one box per target.
+def merge_detections(parts: list[tuple[View, np.ndarray]], hw: tuple[int, int], ios: float = MERGE_IOS) -> np.ndarray:
+    """One frame's detections from its views (``(view, (n, 6))`` x1, y1, x2, y2, score, class in frame pixels)
+    -> one box per target.
 
-    Greedy merging: in order of descending score, a box of the same class whose intersection covers at least
-    ``ios`` of the smaller box's area (a target seen whole by one tile and cut by the seam of another, or seen by
-    two overlapping tiles) is absorbed into the kept box, which grows to their union and keeps its score.
+    In descending score, a box of the same class as an already kept box from another view, overlapping it by at
+    least ``ios`` of the smaller box's area, is the same target seen twice: when either box touches a seam (an edge
+    of its view's region inside the frame, where the view cut the target), the kept box grows to their union;
+    otherwise the lower-scored box is dropped. A view's own boxes are never merged with each other.
     """
-    det = np.concatenate([p.reshape(-1, 6) for p in parts]) if parts else np.zeros((0, 6))
     if len(parts) <= 1:
-        return det
-    det = det[np.argsort(-det[:, 4], kind="stable")]
-    kept: list[np.ndarray] = []
-    for d in det:
-        for k in kept:
-            if k[5] == d[5] and _ios(k, d) >= ios:
-                k[:2], k[2:4] = np.minimum(k[:2], d[:2]), np.maximum(k[2:4], d[2:4])
+        return parts[0][1] if parts else np.zeros((0, 6))
+    rows = [(d, k, _at_seam(d, v, hw)) for k, (v, det) in enumerate(parts) for d in det]
+    rows.sort(key=lambda r: -r[0][4])
+    kept: list[list] = []  # [box row, view, at a seam]
+    for d, k, seam in rows:
+        for m in kept:
+            if m[1] != k and m[0][5] == d[5] and _ios(m[0], d) >= ios:
+                if seam or m[2]:
+                    m[0][:2], m[0][2:4] = np.minimum(m[0][:2], d[:2]), np.maximum(m[0][2:4], d[2:4])
+                    m[2] = m[2] and seam
                 break
         else:
-            kept.append(d.copy())
-    return np.array(kept).reshape(-1, 6)
+            kept.append([d.copy(), k, seam])
+    return np.array([m[0] for m in kept]).reshape(-1, 6)
+
+
+def _at_seam(d: np.ndarray, v: View, hw: tuple[int, int], tol: float = 1.0) -> bool:
+    """Whether box ``d`` touches an edge of ``v``'s region that lies inside the frame (``hw``)."""
+    h, w = hw
+    return bool((v.x0 > 0 and d[0] <= v.x0 + tol) or (v.y0 > 0 and d[1] <= v.y0 + tol)
+                or (v.x0 + v.w < w and d[2] >= v.x0 + v.w - tol) or (v.y0 + v.h < h and d[3] >= v.y0 + v.h - tol))
 
 
 def _ios(a: np.ndarray, b: np.ndarray) -> float:

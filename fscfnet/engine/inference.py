@@ -9,7 +9,6 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from ..data.letterbox import PAD_VALUE
 from ..data.views import InferenceMode, View, merge_detections
 from ..errors import UserError
 from ..utils.timing import StageTimer
@@ -42,36 +41,40 @@ def mode_from_flags(model: InferenceModel, imgsz: int | str | None = None, slice
     letterboxed pass at ``--imgsz``), ``--imgsz native`` (``--max-size``), ``--imgsz N`` (letterbox), or the
     model's own default when none is given."""
     if slice_size:
+        if max_size:
+            raise UserError("--max-size is for --imgsz native (where larger frames are sliced); with --slice the "
+                            "tile is --slice")
         size = model.imgsz if imgsz in (None, "native") else parse_imgsz(imgsz)
         mode = InferenceMode("slice", imgsz=size, tile=slice_size, overlap=overlap, full_frame=full_frame)
     else:
+        if full_frame:
+            raise UserError("--full-frame adds a whole-frame pass to --slice; give --slice S too")
         mode = resolve_mode(model, imgsz)
-        if mode.kind == "native" and max_size:
-            mode = dataclasses.replace(mode, max_size=max_size)
+        if mode.kind == "native":  # native frames over max_size are sliced, with this overlap
+            mode = dataclasses.replace(mode, max_size=max_size or mode.max_size, overlap=overlap)
+        elif max_size:
+            raise UserError(f"--max-size is for --imgsz native; this run letterboxes ({mode.describe()})")
     model.check_mode(mode)
     return mode
 
 
-def _batches(items: list, size: int) -> Iterator[list]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
-def stack_views(images: list[np.ndarray]) -> torch.Tensor:
-    """``(H_i, W_i, C)`` inputs -> one ``(B, C, H, W)`` uint8 batch, each padded right and bottom with grey to the
-    largest height and width (views of one shape, the usual case, need no padding)."""
-    h, w = max(im.shape[0] for im in images), max(im.shape[1] for im in images)
-    if all(im.shape[:2] == (h, w) for im in images):
-        return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2)
-    out = np.full((len(images), h, w, images[0].shape[2]), PAD_VALUE, dtype=images[0].dtype)
-    for k, im in enumerate(images):
-        out[k, :im.shape[0], :im.shape[1]] = im
-    return torch.from_numpy(out).permute(0, 3, 1, 2)
+def _batches(views: list[tuple[int, View]], size: int) -> Iterator[list[tuple[int, View]]]:
+    """Runs of at most ``size`` consecutive views of one input shape: a batch is never padded, so what the model
+    answers for a view does not depend on the other views in its batch (attention spans the whole input)."""
+    batch: list[tuple[int, View]] = []
+    for item in views:
+        if batch and (len(batch) == size or item[1].shape != batch[0][1].shape):
+            yield batch
+            batch = []
+        batch.append(item)
+    if batch:
+        yield batch
 
 
 class Inferencer:
     """``Inferencer(model, mode, conf, batch)(frames, timer)`` -> per frame ``(n, 6)`` x1, y1, x2, y2, score,
-    class in the frame's pixels (float64), scores >= ``conf``. ``batch`` views go through the model at a time."""
+    class in the frame's pixels (float64), scores >= ``conf``. Up to ``batch`` views of one input shape go through
+    the model at a time (native frames of different sizes one by one)."""
 
     def __init__(self, model: InferenceModel, mode: InferenceMode, conf: float, batch: int):
         if batch < 1:
@@ -82,15 +85,15 @@ class Inferencer:
     def __call__(self, frames: Sequence[np.ndarray], timer: StageTimer) -> list[np.ndarray]:
         views: list[tuple[int, View]] = [(i, v) for i, f in enumerate(frames)
                                          for v in self.mode.views(f.shape[:2], self.model.stride)]
-        parts: list[list[np.ndarray]] = [[] for _ in frames]
+        parts: list[list[tuple[View, np.ndarray]]] = [[] for _ in frames]
         for chunk in _batches(views, self.batch):
             with timer("preprocess"):
-                x = stack_views([v.image(frames[i]) for i, v in chunk])
+                x = torch.from_numpy(np.stack([v.image(frames[i]) for i, v in chunk])).permute(0, 3, 1, 2)
                 x = model_input(x, torch.device("cpu"), self.model.channels_last)
             with timer("inference"):
                 out = self.model(x).float().numpy()
             with timer("postprocess"):
                 for (i, v), det in zip(chunk, out):
-                    parts[i].append(v.to_frame(det[det[:, 4] >= self.conf]))
+                    parts[i].append((v, v.to_frame(det[det[:, 4] >= self.conf])))
         with timer("postprocess"):
-            return [merge_detections(p) for p in parts]
+            return [merge_detections(p, f.shape[:2]) for p, f in zip(parts, frames)]

@@ -1,5 +1,6 @@
-"""Inference on files, folders, globs, list files and videos: letterboxed batches through any loaded model
-(checkpoint, ONNX, TorchScript), detections mapped back to original pixels, streamed one result at a time.
+"""Inference on files, folders, globs, list files and videos: frames of any size through any loaded model
+(checkpoint, ONNX, TorchScript) in an inference mode (letterbox, native or sliced), detections mapped back to
+original pixels, streamed one result at a time.
 
 ``Predictor`` yields :class:`Result` objects; ``run_detect`` is what ``detect.py`` does with them: annotated
 images and videos, YOLO txt labels, a line per image and the speed.

@@ -89,10 +89,10 @@ def build_loaders(plan: TrainPlan, channels: int, log: Callable[[str], None]) ->
     frames, twice the batch at a time (no gradients to hold); workers persist across epochs."""
     cfg, p, cuda = plan.cfg, plan.processes, plan.device.type == "cuda"
     train_set = IRSTDDataset(plan.data, "train", cfg.imgsz, cfg.augment_config(), channels, cfg.cache, cfg.seed, log,
-                             cfg.scale, cfg.norm())
+                             cfg.scale, cfg.norm(), cfg.background_ratio)
     train_set.mosaic_until = cfg.epochs - cfg.close_mosaic
     train = build_dataloader(train_set, plan.batch, plan.workers, True, cfg.seed, p.rank, p.world, persistent=True,
-                             pin_memory=cuda, background_ratio=cfg.background_ratio)
+                             pin_memory=cuda)
     if not p.is_main:
         return train, None
     val_set = IRSTDDataset(plan.data, "test", cfg.imgsz, None, channels, cfg.cache, cfg.seed, log, norm=cfg.norm())

@@ -43,13 +43,14 @@ class Validation:
     stems: list[str]
     ms: dict[str, float]  # per image: preprocess, inference, postprocess, total
     mode: InferenceMode  # how the frames were fed to the model
+    norm: str = "8bit"  # how their values were read (the input normalisation)
 
     def metrics_dict(self) -> dict:
         """The keys of ``metrics.json`` (docs/design.md §7), the inference mode, then ``at_conf`` when the
         operating point was evaluated."""
         d = self.metrics.as_dict()
         at_conf = d.pop("at_conf", None)
-        return {**d, "ms_per_image": self.ms["total"], "mode": self.mode.as_dict(),
+        return {**d, "ms_per_image": self.ms["total"], "mode": self.mode.as_dict(), "input_norm": self.norm,
                 **({"at_conf": at_conf} if at_conf is not None else {})}
 
 
@@ -75,7 +76,8 @@ def validate(model: torch.nn.Module | InferenceModel, data: IRSTDDataset | DataL
     if module is not None:
         module.train(was_training)
     metrics = evaluate(preds, original_targets(dataset), [tuple(s) for s in dataset.shapes])
-    return Validation(metrics, preds, [Path(p).stem for p in dataset.paths], timer.ms_per(len(dataset)), mode)
+    return Validation(metrics, preds, [Path(p).stem for p in dataset.paths], timer.ms_per(len(dataset)), mode,
+                      str(dataset.reader.norm))
 
 
 def coco_predictions(v: Validation) -> list[dict]:

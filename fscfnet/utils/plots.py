@@ -70,8 +70,8 @@ def text_scale(h: int, w: int) -> float:
 
 def draw_detections(img: np.ndarray, boxes: np.ndarray, classes: np.ndarray, scores: np.ndarray,
                     zoom: int = 4, context: int = 16, max_insets: int = 8) -> np.ndarray:
-    """The frame with each box drawn and numbered, and beside it a strip of zoomed insets, one per detection
-    (the highest scores first, at most ``max_insets``): the box and ``context`` px around it, ``zoom`` x larger
+    """The frame with every box drawn, and beside it a strip of zoomed insets of the highest-scoring detections
+    (at most ``max_insets``, numbered on the frame): the box and ``context`` px around it, ``zoom`` x larger
     with nearest-neighbour pixels, labelled with its number and score, so 3-px targets on a large frame can be
     checked without an image viewer. RGB uint8 ``(H, W + strip, 3)``."""
     h, w = img.shape[:2]
@@ -82,10 +82,13 @@ def draw_detections(img: np.ndarray, boxes: np.ndarray, classes: np.ndarray, sco
     out[:h] = img
     per_column = height // (side + 8)
     strip = np.full((height, (side + 8) * -(-len(order) // per_column) if len(order) else 0, 3), 32, np.uint8)
+    for j in range(len(boxes)):  # every box; the numbered ones have insets
+        x1, y1, x2, y2 = (int(round(v)) for v in boxes[j])
+        cv2.rectangle(out, (x1 - 2, y1 - 2), (x2 + 1, y2 + 1), BOX_COLOURS[int(classes[j]) % len(BOX_COLOURS)],
+                      max(1, round(fs * 2)))
     for k, j in enumerate(order):
         x1, y1, x2, y2 = (int(round(v)) for v in boxes[j])
         colour = BOX_COLOURS[int(classes[j]) % len(BOX_COLOURS)]
-        cv2.rectangle(out, (x1 - 2, y1 - 2), (x2 + 1, y2 + 1), colour, max(1, round(fs * 2)))
         cv2.putText(out, str(k + 1), (x2 + 3, max(y1, 12)), cv2.FONT_HERSHEY_SIMPLEX, fs, colour, 1, cv2.LINE_AA)
         inset = _inset(img, (x1, y1, x2, y2), context, zoom, side)
         r, c = k % per_column, k // per_column

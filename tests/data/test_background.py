@@ -53,8 +53,8 @@ def test_background_ratio_is_honoured_in_every_epoch(tmp_path, ratio, k):
     """10 images with targets, 20 without: each epoch holds all 10 and round(r / (1 - r) * 10) background images
     (all 20 at most), a different draw per epoch, the same draw for the same (seed, epoch)."""
     cfg = _write(tmp_path, [f"t{i}" for i in range(10)], [f"e{i}" for i in range(10)], [f"n{i}" for i in range(10)])
-    ds = IRSTDDataset(cfg, "train", 64, PLAIN, log=lambda s: None)
-    loader = build_dataloader(ds, 4, 0, shuffle=True, seed=1, background_ratio=ratio)
+    ds = IRSTDDataset(cfg, "train", 64, PLAIN, log=lambda s: None, background_ratio=ratio)
+    loader = build_dataloader(ds, 4, 0, shuffle=True, seed=1)
     draws = []
     for epoch in range(4):
         loader.sampler.set_epoch(epoch)
@@ -90,3 +90,20 @@ def test_prepare_background_adds_the_frames_to_training(tmp_path):
         == [f"s{i}.png" for i in range(4)]
     cfg = DataConfig(path=str(tmp_path / "X"), train="img_idx/train_X.txt", test="img_idx/test_X.txt")
     assert "6 images, 2 targets, 4 background" in IRSTDDataset(cfg, "train", 32, log=lambda s: None).summary
+
+
+def test_mosaic_partners_come_from_the_epochs_images_and_a_split_without_targets_keeps_all(tmp_path, monkeypatch):
+    cfg = _write(tmp_path, [f"t{i}" for i in range(4)], [], [f"n{i}" for i in range(12)])
+    ds = IRSTDDataset(cfg, "train", 64, AugmentConfig(mosaic=1.0), log=lambda s: None, background_ratio=0.2)
+    used = []
+    real = IRSTDDataset._tile
+    monkeypatch.setattr(IRSTDDataset, "_tile", lambda self, j, rng, padded: used.append(j) or real(self, j, rng, padded))
+    for epoch in range(3):
+        pool = ds.epoch_indices(epoch)
+        assert len(pool) == 4 + 1  # round(0.2 / 0.8 * 4) = 1 background image
+        used.clear()
+        for i in pool:
+            ds[(epoch, i)]
+        assert set(used) <= set(pool) and len(used) == 4 * len(pool)  # every mosaic tile from this epoch's images
+    empty = _write(tmp_path / "e", [], ["e0"], ["n0", "n1"])
+    assert IRSTDDataset(empty, "train", 64, PLAIN, log=lambda s: None, background_ratio=0.3).epoch_indices(0) == [0, 1, 2]

@@ -8,6 +8,7 @@ import pytest
 
 from fscfnet.data.views import (
     InferenceMode,
+    View,
     letterbox_view,
     merge_detections,
     tile_origins,
@@ -56,15 +57,27 @@ def test_detections_map_back_to_frame_pixels_and_are_clipped_to_their_view():
 
 
 def test_a_target_straddling_a_seam_gives_one_box():
-    """A 6x6 target at x 96..102 with tiles [0, 100) and [80, 180): the first tile sees it cut at 100, the second
-    whole; merged they are one box, the union, with the higher score. Other targets stay apart."""
+    """Tiles [0, 100) and [80, 180) of a 200 x 200 frame: a 6x6 target at x 96..102 is cut by the first tile's
+    edge (x 100, a seam) and seen whole by the second; merged, one box: the union, with the higher score. A
+    box of another class, and boxes elsewhere, stay."""
+    a, b = View(0, 0, 100, 200, 1.0, 0, 0, (224, 128)), View(80, 0, 100, 200, 1.0, 0, 0, (224, 128))
     left = np.array([[96.0, 40, 100, 46, 0.6, 0], [10, 10, 14, 14, 0.8, 0]])
     right = np.array([[96.0, 40, 102, 46, 0.9, 0], [150, 150, 155, 155, 0.7, 0], [97, 41, 101, 45, 0.5, 1]])
-    merged = merge_detections([left, right])
-    assert len(merged) == 4  # the seam target once; the other class's box overlapping it stays
-    seam = merged[(merged[:, 5] == 0) & (merged[:, 0] < 100) & (merged[:, 2] > 100)]
-    np.testing.assert_allclose(seam, [[96, 40, 102, 46, 0.9, 0]])
-    assert len(merge_detections([left])) == 2 and len(merge_detections([])) == 0
+    merged = merge_detections([(a, left), (b, right)], (200, 200))
+    assert len(merged) == 4
+    np.testing.assert_allclose(merged[(merged[:, 5] == 0) & (merged[:, 0] == 96)], [[96, 40, 102, 46, 0.9, 0]])
+    cut = merge_detections([(a, np.array([[97.0, 40, 100, 46, 0.95, 0]])), (b, right[:1])], (200, 200))
+    np.testing.assert_allclose(cut, [[96, 40, 102, 46, 0.95, 0]])  # the cut part scored higher: still the union
+
+
+def test_a_target_seen_whole_by_two_views_keeps_its_best_box_and_one_view_is_left_alone():
+    a, b = View(0, 0, 120, 200, 1.0, 0, 0, (224, 128)), View(80, 0, 120, 200, 1.0, 0, 0, (224, 128))
+    big_low = np.array([[85.0, 30, 115, 60, 0.05, 0]])  # a low-scored, larger box over the same target
+    small_high = np.array([[96.0, 40, 102, 46, 0.9, 0]])
+    np.testing.assert_allclose(merge_detections([(a, small_high), (b, big_low)], (200, 200)), small_high)
+    same_view = np.array([[96.0, 40, 102, 46, 0.9, 0], [97, 41, 101, 45, 0.8, 0]])  # the model's own two boxes
+    assert len(merge_detections([(a, same_view), (b, np.zeros((0, 6)))], (200, 200))) == 2
+    assert len(merge_detections([(a, same_view)], (200, 200))) == 2 and len(merge_detections([], (9, 9))) == 0
 
 
 def test_bad_modes_are_one_line_errors():

@@ -78,7 +78,7 @@ def test_val_is_deterministic_and_metrics_cli_reproduces_it(tmp_path, checkpoint
     first, second = json.loads((tmp_path / "v" / "metrics.json").read_text()), json.loads(
         (tmp_path / "v2" / "metrics.json").read_text())
     keys = {"precision", "recall", "f1", "ap50", "ap50_95", "pd", "fa", "pd_c", "fa_c", "conf_threshold", "images",
-            "targets", "ms_per_image", "mode", "at_conf"}
+            "targets", "ms_per_image", "mode", "input_norm", "at_conf"}
     assert set(first) == keys and first["at_conf"]["conf"] == 0.25  # the default --conf
     assert first["mode"]["mode"] == "letterbox" and first["mode"]["imgsz"] == 96  # the training size's letterbox
     first.pop("ms_per_image"), second.pop("ms_per_image")
@@ -96,7 +96,8 @@ def test_val_is_deterministic_and_metrics_cli_reproduces_it(tmp_path, checkpoint
     assert metrics_main(["--data", str(demo_yaml), "--pred", str(tmp_path / "v" / "predictions.json"),
                          "--out", str(tmp_path / "m.json")]) == 0
     again = json.loads((tmp_path / "m.json").read_text())
-    assert again.pop("ms_per_image") is None and again == {k: v for k, v in first.items() if k != "mode"}
+    assert again.pop("ms_per_image") is None and again == {k: v for k, v in first.items()
+                                                            if k not in ("mode", "input_norm")}
 
 
 def test_metrics_cli_scores_exact_boxes_perfectly(tmp_path, demo_yaml):

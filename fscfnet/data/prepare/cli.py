@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.stats_out is not None and args.stats_out.is_dir():
             raise UserError(f"--stats-out {args.stats_out}: is a folder; name a JSON file")
         if args.download is not None:
-            summary = download_dataset(args.download, dst, args.overwrite)
+            summary = download_dataset(args.download, dst, args.overwrite, background=args.background)
         else:
             summary = prepare(args.src, dst, args.format or "masks", args.overwrite, args.background)
         if args.stats_out is not None:

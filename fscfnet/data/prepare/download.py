@@ -49,9 +49,10 @@ class FetchError(Exception):
 
 
 def download_dataset(data: str | Path | DataConfig, dst: Path | None = None, overwrite: bool = False,
-                     log: Callable[[str], None] = print) -> dict:
+                     log: Callable[[str], None] = print, background: Path | None = None) -> dict:
     """Download, verify, unpack and prepare dataset ``data`` (a shipped name, a YAML path or a config with a
-    ``download:`` section) into ``dst`` (default: its folder); returns :func:`prepare`'s summary."""
+    ``download:`` section) into ``dst`` (default: its folder), with ``background`` frames as :func:`prepare`
+    takes them; returns :func:`prepare`'s summary."""
     cfg = data if isinstance(data, DataConfig) else load_data_config(data, require_root=False)
     dst = Path(dst or cfg.root).expanduser().resolve()
     if cfg.download is None:
@@ -65,7 +66,7 @@ def download_dataset(data: str | Path | DataConfig, dst: Path | None = None, ove
     archive, url = fetch_archive(cfg, dst, log)
     try:
         verify_sha256(archive, cfg.download.sha256, url)
-        summary = unpack_and_prepare(archive, cfg, dst, overwrite, log)
+        summary = unpack_and_prepare(archive, cfg, dst, overwrite, log, background)
     except DatasetError:
         archive.unlink(missing_ok=True)  # a bad download is not kept
         raise
@@ -190,7 +191,7 @@ def verify_sha256(path: Path, expected: str | None, url: str) -> None:
 
 
 def unpack_and_prepare(archive: Path, cfg: DataConfig, dst: Path, overwrite: bool,
-                       log: Callable[[str], None]) -> dict:
+                       log: Callable[[str], None], background: Path | None = None) -> dict:
     """Unpack ``archive`` into a temporary folder beside ``dst``, find the dataset folder in it, add the files the
     config names, check its structure and prepare it into ``dst``; the temporary folder is always removed."""
     tmp = temp_dir_beside(dst)
@@ -200,7 +201,7 @@ def unpack_and_prepare(archive: Path, cfg: DataConfig, dst: Path, overwrite: boo
         add_files(src, cfg, dst)
         check_structure(src, cfg)
         log(f"preparing {src.relative_to(tmp)} -> {dst}")
-        return prepare(src, dst, cfg.download.format, overwrite)
+        return prepare(src, dst, cfg.download.format, overwrite, background)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
