@@ -8,6 +8,9 @@ on real backgrounds are measured without touching the training frames.
         --out datasets/background-test
     fscfnet val --weights best.pt --data datasets/background-test/data.yaml --conf 0.25 --fa-per-image 0.1
 
+With ``--split train`` it cuts the training frames instead, for background in training: list ``DIR/images`` under
+the ``background:`` key of a dataset YAML (the crops of one split never meet the other split's frames).
+
 Writes DIR/images/, DIR/img_idx/{train,test}_<name>.txt (both the same list; the split is for validation only),
 DIR/data.yaml, and DIR/crops.json (each crop's source frame, position and size, and the command).
 """
@@ -42,10 +45,10 @@ def free_windows(mask: np.ndarray, size: int, margin: int = MARGIN) -> np.ndarra
     return np.stack([xs[inside == 0], ys[inside == 0]], 1)
 
 
-def crops_of(data: str, sizes: list[int], per_frame: int, rng: np.random.Generator) -> list[dict]:
+def crops_of(data: str, sizes: list[int], per_frame: int, rng: np.random.Generator, split: str = "test") -> list[dict]:
     cfg = open_dataset(data)
     out = []
-    for stem in read_index(cfg.index_file("test")):
+    for stem in read_index(cfg.index_file(split)):
         image = next(p for p in (cfg.root / "images").glob(f"{stem}.*"))
         mask_path = next((cfg.root / "masks").glob(f"{stem}.*"), None)
         img = cv2.imread(str(image), cv2.IMREAD_UNCHANGED)
@@ -68,10 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[96, 160, 256])
     ap.add_argument("--per-frame", type=int, default=2, help="crops per test frame and size, at most")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--split", default="test", choices=["test", "train"],
+                    help="frames to cut from: test (a background test set) or train (background for training, "
+                         "listed under a dataset's background: key as DIR/images)")
     ap.add_argument("--out", type=Path, default=Path("datasets/background-test"))
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
-    crops = [c for d in args.data for c in crops_of(d, args.sizes, args.per_frame, rng)]
+    crops = [c for d in args.data for c in crops_of(d, args.sizes, args.per_frame, rng, args.split)]
     name = args.out.name
     for sub in ("images", "img_idx"):
         (args.out / sub).mkdir(parents=True, exist_ok=True)
@@ -82,12 +88,13 @@ def main(argv: list[str] | None = None) -> int:
         stems.append(stem)
     for split in ("train", "test"):
         (args.out / "img_idx" / f"{split}_{name}.txt").write_text("\n".join(stems) + "\n")
-    (args.out / "data.yaml").write_text(f"# target-free crops of test frames (benchmarks/background_crops.py)\n"
+    (args.out / "data.yaml").write_text(f"# target-free crops of {args.split} frames (benchmarks/background_crops.py)\n"
                                         f"path: {args.out.resolve()}\ntrain: img_idx/train_{name}.txt\n"
                                         f"test: img_idx/test_{name}.txt\nnames: [target]\n")
     by = {f"{d}/{s}": sum(c["data"] == d and c["size"] == s for c in crops) for d in {c["data"] for c in crops}
           for s in args.sizes}
-    write_json(args.out / "crops.json", {"command": shlex.join([sys.executable, *sys.argv]), "margin_px": MARGIN,
+    write_json(args.out / "crops.json", {"command": shlex.join([sys.executable, *sys.argv]), "split": args.split,
+                                         "margin_px": MARGIN,
                                          "crops": len(crops), "by_data_and_size": by, "items": crops})
     print(f"{len(crops)} target-free crops ({by}) in {args.out}; validate with --data {args.out / 'data.yaml'}")
     return 0

@@ -32,7 +32,7 @@ from .engine.result import Result
 from .engine.trainer import Trainer
 from .engine.validator import validate_model
 from .errors import UserError
-from .metrics import FaBudget
+from .metrics import fa_budgets
 from .nn import build_model
 from .utils.device import select_device
 from .utils.files import increment_path
@@ -103,7 +103,7 @@ class FSCFNet:
         """Metrics on a dataset split (default: the training data's test split), as in ``metrics.json``;
         ``imgsz`` and ``mode`` options (``slice``, ``overlap``, ``max_size``, ``full_frame``) as in :meth:`mode`,
         ``norm`` and the false-alarm budgets as val.py's ``--norm``, ``--fa-per-image`` and ``--fa-per-mpix``."""
-        budgets = [FaBudget(b, "image") for b in fa_per_image] + [FaBudget(b, "mpix") for b in fa_per_mpix]
+        budgets = fa_budgets(fa_per_image, fa_per_mpix)
         v = validate_model(self.model, data, split, self.mode(imgsz, **mode), batch, workers, conf,
                            Path(save_dir) if save_dir else None, save_json, log=print if verbose else (lambda s: None),
                            fa_budgets=budgets, norm=InputNorm.parse(norm) if norm else None)

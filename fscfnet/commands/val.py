@@ -18,9 +18,8 @@ from fscfnet.commands.modes import (
 )
 from fscfnet.engine.backends import load_inference_model
 from fscfnet.engine.validator import validate_model
-from fscfnet.errors import UserError
-from fscfnet.metrics import AP_FLOOR, DEFAULT_CONF, FaBudget, format_table
-from fscfnet.utils.cli import run_cli
+from fscfnet.metrics import AP_FLOOR, DEFAULT_CONF, fa_budgets, format_table
+from fscfnet.utils.cli import add_budget_arguments, run_cli
 from fscfnet.utils.device import select_device
 from fscfnet.utils.files import increment_path
 
@@ -39,10 +38,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--save-json", action="store_true", help="also write predictions.json (COCO results format)")
     ap.add_argument("--project", default="runs/val")
     ap.add_argument("--name", default="exp")
-    ap.add_argument("--fa-per-image", type=float, nargs="+", default=[], metavar="B",
-                    help="false-alarm budgets per image: report the lowest threshold within each, and Pd there")
-    ap.add_argument("--fa-per-mpix", type=float, nargs="+", default=[], metavar="B",
-                    help="the same per 1e6 image pixels")
+    add_budget_arguments(ap)
     add_norm_argument(ap)
     add_mode_arguments(ap)
     return ap.parse_args(argv)
@@ -55,9 +51,7 @@ def run(args: argparse.Namespace) -> dict:
     print(f"val: {mode.describe()}, input {norm or model.norm} ({model.format}, trained with scale {model.scale})",
           file=sys.stderr)
     save_dir = increment_path(Path(args.project) / args.name)
-    budgets = [FaBudget(b, "image") for b in args.fa_per_image] + [FaBudget(b, "mpix") for b in args.fa_per_mpix]
-    if any(b.limit < 0 for b in budgets):
-        raise UserError("--fa-per-image / --fa-per-mpix: budgets must be >= 0")
+    budgets = fa_budgets(args.fa_per_image, args.fa_per_mpix)
     v = validate_model(model, args.data, args.split, mode, args.batch, args.workers, AP_FLOOR, save_dir,
                        args.save_json, log=lambda s: print(s, file=sys.stderr), at_conf=args.conf, fa_budgets=budgets,
                        norm=norm)

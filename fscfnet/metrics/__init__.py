@@ -6,6 +6,7 @@ from .detection import (
                         DEFINITIONS,
                         PDFA_THRESHOLDS,
                         FaBudget,
+                        fa_budgets,
                         Metrics,
                         OperatingPoint,
                         budget_point,
@@ -15,5 +16,5 @@ from .detection import (
                         pdfa_curve,
 )
 
-__all__ = ["AP_FLOOR", "DEFAULT_CONF", "DEFINITIONS", "PDFA_THRESHOLDS", "FaBudget", "Metrics", "OperatingPoint", "budget_point", "evaluate",
+__all__ = ["AP_FLOOR", "DEFAULT_CONF", "DEFINITIONS", "PDFA_THRESHOLDS", "FaBudget", "Metrics", "OperatingPoint", "budget_point", "evaluate", "fa_budgets",
            "format_table", "operating_point", "pdfa_curve"]

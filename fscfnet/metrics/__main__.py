@@ -21,9 +21,9 @@ import numpy as np
 from ..data import open_dataset
 from ..data.dataset import IRSTDDataset, original_targets
 from ..errors import UserError
-from ..utils.cli import check_conf, run_cli
+from ..utils.cli import add_budget_arguments, check_conf, run_cli
 from ..utils.files import write_json
-from . import DEFAULT_CONF, evaluate, format_table
+from . import DEFAULT_CONF, budget_point, evaluate, fa_budgets, format_table
 
 
 def read_predictions(path: Path, stems: list[str], nc: int) -> list[np.ndarray]:
@@ -67,14 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--conf", type=float, default=DEFAULT_CONF, help="operating point reported besides the "
                     f"F1-maximising one (metrics.json at_conf; default {DEFAULT_CONF}, as val.py)")
     ap.add_argument("--out", type=Path, default=None, help="write metrics.json here")
+    add_budget_arguments(ap)
     args = ap.parse_args(argv)
 
     def run() -> None:
         check_conf(args.conf)
+        budgets = fa_budgets(args.fa_per_image, args.fa_per_mpix)
         cfg = open_dataset(args.data)
         ds = IRSTDDataset(cfg, args.split, imgsz=32, log=lambda s: print(s, file=sys.stderr))
         preds = read_predictions(args.pred, [Path(p).stem for p in ds.paths], cfg.nc)
         m = evaluate(preds, original_targets(ds), [tuple(s) for s in ds.shapes], conf=args.conf)
+        m.at_budgets = [(b, budget_point(m.curves, b)) for b in budgets]
         if args.out:
             d = m.as_dict()
             at_conf = d.pop("at_conf")

@@ -10,8 +10,11 @@ Inputs per image, in original-image pixels: predictions ``(n, 6)`` = x1, y1, x2,
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Sequence
 
 import numpy as np
+
+from ..errors import UserError
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
@@ -177,6 +180,13 @@ class FaBudget:
 
     def __str__(self) -> str:
         return f"FA<={self.limit:g}/{'img' if self.per == 'image' else 'Mpix'}"
+
+
+def fa_budgets(per_image: Sequence[float] = (), per_mpix: Sequence[float] = ()) -> list[FaBudget]:
+    """The budgets of ``--fa-per-image`` and ``--fa-per-mpix``; a one-line error for a negative one."""
+    if any(b < 0 for b in (*per_image, *per_mpix)):
+        raise UserError("--fa-per-image / --fa-per-mpix: budgets must be >= 0")
+    return [FaBudget(b, "image") for b in per_image] + [FaBudget(b, "mpix") for b in per_mpix]
 
 
 def budget_point(c: Curves, budget: FaBudget) -> OperatingPoint:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import signal
 import sys
 import threading
@@ -12,6 +13,15 @@ from ..errors import UserError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # as a shell reports a process ended by Ctrl-C
+
+
+def add_budget_arguments(ap: argparse.ArgumentParser) -> None:
+    """``--fa-per-image`` and ``--fa-per-mpix``, the false-alarm budgets of val.py and ``python -m fscfnet.metrics``
+    (:func:`fscfnet.metrics.fa_budgets` turns them into budgets)."""
+    ap.add_argument("--fa-per-image", type=float, nargs="+", default=[], metavar="B",
+                    help="false-alarm budgets per image: report the lowest threshold within each, and Pd there")
+    ap.add_argument("--fa-per-mpix", type=float, nargs="+", default=[], metavar="B",
+                    help="the same per 1e6 image pixels")
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -3,18 +3,9 @@ window that does is offered (checked against a brute-force distance test)."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
-import pytest
 
-
-@pytest.fixture(scope="module")
-def script(repo):
-    spec = importlib.util.spec_from_file_location("background_crops", repo / "benchmarks" / "background_crops.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SCRIPT = "background_crops"
 
 
 def test_free_windows_are_exactly_those_32_px_from_every_target(script):

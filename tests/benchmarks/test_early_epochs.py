@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
 import yaml
 
-
-@pytest.fixture(scope="module")
-def script(repo):
-    """benchmarks/early_epochs.py, loaded as a module."""
-    spec = importlib.util.spec_from_file_location("early_epochs", repo / "benchmarks" / "early_epochs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SCRIPT = "early_epochs"
 
 
 def _run(path, seed, ap50, **settings):

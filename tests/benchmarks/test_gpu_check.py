@@ -3,21 +3,11 @@ SystemExit in a stage recorded and the next stage run; a hung child stopped at i
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import time
 
-import pytest
-
-
-@pytest.fixture(scope="module")
-def script(repo):
-    """benchmarks/gpu_check.py, loaded as a module."""
-    spec = importlib.util.spec_from_file_location("gpu_check", repo / "benchmarks" / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SCRIPT = "gpu_check"
 
 
 def test_every_stage_is_reported_and_a_failure_or_the_deadline_stops_only_its_own_stage(script, tmp_path):

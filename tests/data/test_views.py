@@ -80,6 +80,56 @@ def test_a_target_seen_whole_by_two_views_keeps_its_best_box_and_one_view_is_lef
     assert len(merge_detections([(a, same_view)], (200, 200))) == 2 and len(merge_detections([], (9, 9))) == 0
 
 
+def _merge_reference(parts, hw, ios=0.5):
+    """The merge rule checked the plain way: every row against every kept box, in keeping order."""
+    def at_seam(d, v):
+        h, w = hw
+        return bool((v.x0 > 0 and d[0] <= v.x0 + 1) or (v.y0 > 0 and d[1] <= v.y0 + 1)
+                    or (v.x0 + v.w < w and d[2] >= v.x0 + v.w - 1) or (v.y0 + v.h < h and d[3] >= v.y0 + v.h - 1))
+
+    def ios_of(a, b):
+        iw, ih = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+        smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+        return iw * ih / smaller if iw > 0 and ih > 0 and smaller > 0 else 0.0
+
+    rows = sorted([(d, k, at_seam(d, v)) for k, (v, det) in enumerate(parts) for d in det], key=lambda r: -r[0][4])
+    kept = []
+    for d, k, seam in rows:
+        for m in kept:
+            if m[1] != k and m[0][5] == d[5] and ios_of(m[0], d) >= ios:
+                if seam or m[2]:
+                    m[0][:2], m[0][2:4] = np.minimum(m[0][:2], d[:2]), np.maximum(m[0][2:4], d[2:4])
+                    m[2] = m[2] and seam
+                break
+        else:
+            kept.append([d.copy(), k, seam])
+    return np.array([m[0] for m in kept]).reshape(-1, 6)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_indexed_merge_equals_the_plain_rule_on_crowded_tiles(seed):
+    """Hundreds of boxes per tile, many across seams, two classes, tied scores: the spatial index changes nothing
+    about which boxes merge, grow or stay."""
+    rng = np.random.default_rng(seed)
+    hw = (700, 900)
+    views = InferenceMode("slice", tile=320, overlap=0.25).views(hw, 32)
+    parts = []
+    for v in views:
+        n = int(rng.integers(0, 120))
+        x1 = rng.uniform(v.x0 - 4, v.x0 + v.w, n)
+        y1 = rng.uniform(v.y0 - 4, v.y0 + v.h, n)
+        size = rng.choice([2.0, 5.0, 12.0, 90.0], (n, 2))
+        det = np.stack([x1, y1, x1 + size[:, 0], y1 + size[:, 1], rng.choice(np.linspace(0.01, 1, 25), n),
+                        rng.integers(0, 2, n).astype(float)], 1)
+        det[:, [0, 2]] = det[:, [0, 2]].clip(v.x0, v.x0 + v.w)
+        det[:, [1, 3]] = det[:, [1, 3]].clip(v.y0, v.y0 + v.h)
+        parts.append((v, det))
+    got = merge_detections(parts, hw)
+    want = _merge_reference(parts, hw)
+    assert len(want) < sum(len(d) for _, d in parts)  # boxes did merge
+    np.testing.assert_array_equal(got, want)
+
+
 def test_bad_modes_are_one_line_errors():
     with pytest.raises(UserError, match="not one of letterbox, native, slice"):
         InferenceMode("tiles")

@@ -245,3 +245,9 @@ def test_fa_budget_gives_the_lowest_threshold_whose_measured_rate_is_within_it(m
             if any(d["score"] < p["conf"] for d in preds) else None
         assert looser is None or len(looser) / scale > p["budget"]  # the lowest threshold within the budget
     assert (tmp_path / "v" / "PdFa_curve.png").stat().st_size > 0
+    # another detector's predictions get the same budgets from python -m fscfnet.metrics
+    assert metrics_main(["--data", str(cfg), "--pred", str(tmp_path / "v" / "predictions.json"), "--out",
+                         str(tmp_path / "m.json"), "--fa-per-image", str(budget), "--fa-per-mpix", str(per_mpix)]) == 0
+    assert json.loads((tmp_path / "m.json").read_text())["at_fa_budgets"] == points
+    assert metrics_main(["--data", str(cfg), "--pred", str(tmp_path / "v" / "predictions.json"),
+                         "--fa-per-image", "-1"]) != 0
