@@ -1,0 +1,109 @@
+"""False alarms on real clutter against detection on the targets: for each model, AP50, AP50:95 and Pd at conf
+0.25 on a target test split, Pd at false-alarm budgets per image there, and false alarms per image at conf 0.25
+and 0.5 on a background test set (``background_crops.py``). This project's models predict through ``val.py`` in
+their matching mode; Ultralytics' through its own predictor (``ultralytics_anchor.py predict``, its venv); every
+prediction file is scored by ``python -m fscfnet.metrics``, the same protocol for all.
+
+    python benchmarks/background_eval.py --models resize=A/best.pt native=B/best.pt \\
+        --ultralytics anchor=runs/ultralytics/irstd1k/ul/weights/last.pt --ultralytics-python ULVENV/bin/python \\
+        --targets IRSTD-1K --background datasets/background-test/data.yaml --out benchmarks/results/background.json
+
+Each model's result is written to ``--out`` as soon as it is known; a rerun skips the models already there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from fscfnet.data import open_dataset, read_index
+from fscfnet.utils import provenance, write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGETS = ("0.1", "0.01")
+
+
+def run(cmd: list[str]) -> str:
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if p.returncode:
+        raise SystemExit(f"{shlex.join(cmd)} failed:\n{(p.stdout + p.stderr)[-2000:]}")
+    return p.stdout
+
+
+def ours(weights: str, data: str, work: Path) -> Path:
+    """val.py's predictions.json for the test split of ``data`` (every detection >= 0.001, matching mode)."""
+    run([sys.executable, str(ROOT / "val.py"), "--weights", weights, "--data", data, "--save-json", "--workers", "2",
+         "--device", "cpu", "--project", str(work.parent), "--name", work.name])
+    return work / "predictions.json"
+
+
+def theirs(python: str, weights: str, data: str, work: Path, imgsz: int) -> Path:
+    """Ultralytics' detections (>= 0.001) on the test split of ``data``."""
+    cfg = open_dataset(data)
+    images = {p.stem: p.resolve() for p in (cfg.root / "images").iterdir()}
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "images.txt").write_text("".join(f"{images[s]}\n" for s in read_index(cfg.index_file("test"))))
+    run([python, str(ROOT / "benchmarks" / "ultralytics_anchor.py"), "predict", weights, "--images",
+         str(work / "images.txt"), "--imgsz", str(imgsz), "--out", str(work / "predictions.json")])
+    return work / "predictions.json"
+
+
+def score(data: str, pred: Path, conf: float, *extra: str) -> dict:
+    out = pred.with_name(f"metrics_{conf:g}.json")
+    run([sys.executable, "-m", "fscfnet.metrics", "--data", data, "--pred", str(pred), "--conf", str(conf),
+         "--out", str(out), *extra])
+    return json.loads(out.read_text())
+
+
+def evaluate(predict, targets: str, background: str, work: Path) -> dict:
+    t = score(targets, predict(targets, work / "targets"), 0.25, "--fa-per-image", *BUDGETS)
+    bg_pred = predict(background, work / "background")
+    bg = {conf: score(background, bg_pred, conf)["at_conf"] for conf in (0.25, 0.5)}
+    return {"ap50": t["ap50"], "ap50_95": t["ap50_95"], "pd_at_0.25": t["at_conf"]["pd"],
+            "fa_per_image_targets_at_0.25": t["at_conf"]["false_alarms_per_image"],
+            "at_fa_budgets": [{k: b[k] for k in ("budget", "per", "conf", "pd", "false_alarms_per_image")}
+                              for b in t["at_fa_budgets"]],
+            "background_images": score(background, bg_pred, 0.25)["images"],
+            "background_fa_per_image": {str(c): p["false_alarms_per_image"] for c, p in bg.items()},
+            "background_fa_per_mpix": {str(c): p["false_alarms_per_mpix"] for c, p in bg.items()}}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", nargs="*", default=[], help="NAME=WEIGHTS of this project")
+    ap.add_argument("--ultralytics", nargs="*", default=[], help="NAME=WEIGHTS of Ultralytics")
+    ap.add_argument("--ultralytics-python", default=None)
+    ap.add_argument("--ultralytics-imgsz", type=int, default=320)
+    ap.add_argument("--targets", default="IRSTD-1K")
+    ap.add_argument("--background", required=True, help="the background test set's YAML")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    report = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    report.update({"what": __doc__.split("\n")[0], "command": shlex.join([sys.executable, *sys.argv]),
+                   "targets": args.targets, "background": args.background, "provenance": provenance("cpu")})
+    results = report.setdefault("results", {})
+    jobs = [(spec, lambda d, w, weights: ours(weights, d, w)) for spec in args.models]
+    jobs += [(spec, lambda d, w, weights: theirs(args.ultralytics_python, weights, d, w, args.ultralytics_imgsz))
+             for spec in args.ultralytics]
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec, predict in jobs:
+            name, weights = spec.split("=", 1)
+            if name not in results:
+                results[name] = {"weights": weights, **evaluate(lambda d, w: predict(d, w, weights), args.targets,
+                                                                args.background, Path(tmp) / name)}
+                write_json(args.out, report)
+            r = results[name]
+            budgets = "  ".join(f"Pd {b['pd']:.3f} at FA<={b['budget']:g}/img" for b in r["at_fa_budgets"])
+            print(f"{name:12s} AP50 {r['ap50']:.3f} Pd@0.25 {r['pd_at_0.25']:.3f}  {budgets}  background FA/img "
+                  f"{r['background_fa_per_image']['0.25']:.3f} @0.25, {r['background_fa_per_image']['0.5']:.3f} @0.5")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
