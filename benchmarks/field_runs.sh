@@ -44,8 +44,9 @@ ul=runs/ultralytics/irstd1k_bg
     --background datasets/IRSTD-1K-bg-train/images --background-count 267 --out $ul
 $ULPY benchmarks/ultralytics_anchor.py train $ul --epochs 50 --imgsz 320 --batch 16
 
-# Scoring.
-w() { echo "$EXP/$1/IRSTD-1K/fscfnet/seed0/weights/best.pt"; }  # the config's name is its folder's
+# Scoring, every model at its last epoch: best.pt is the epoch of best *test* score (the benchmarks have no
+# validation split), and Ultralytics' anchor has only its last epoch. last.pt's weights are its EMA, as best.pt's.
+w() { echo "$EXP/$1/IRSTD-1K/fscfnet/seed0/weights/last.pt"; }  # the config's name is its folder's
 resize=$(w irstd1k_320_50ep_resize)
 native=$(w irstd1k_320_50ep_native)
 native_bg=$(w irstd1k_320_50ep_native_bg)

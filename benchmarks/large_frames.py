@@ -91,17 +91,7 @@ def score(weights: str, data: str, mode: str, work: Path, name: str, batch: int)
             "false_alarms_per_image_at_conf": at["false_alarms_per_image"], "ms_per_frame": m["ms_per_image"]}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", nargs="+", required=True, help="NAME=WEIGHTS")
-    ap.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
-    ap.add_argument("--nudt", default="NUDT-SIRST")
-    ap.add_argument("--irstd", default="IRSTD-1K")
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--work", type=Path, default=None)
-    ap.add_argument("--out", type=Path, required=True)
-    args = ap.parse_args()
-    work = args.work or Path(tempfile.mkdtemp(prefix="large_frames_"))
+def run_all(args: argparse.Namespace, work: Path) -> None:
     sets = {"NUDT-SIRST 4x4 (1024 px)": str(tiled_copy(args.nudt, 4, work / "nudt4")),
             "NUDT-SIRST 8x8 (2048 px)": str(tiled_copy(args.nudt, 8, work / "nudt8")),
             "IRSTD-1K (512 px)": args.irstd}
@@ -114,7 +104,7 @@ def main() -> int:
         for set_name, data in sets.items():
             for mode in args.modes:
                 key = f"{name} | {set_name} | {mode}"
-                if key not in results:
+                if results.get(key, {}).get("weights") != weights:
                     run = "_".join("".join(c if c.isalnum() else " " for c in key).split())
                     results[key] = {"model": name, "weights": weights, "set": set_name,
                                     **score(weights, data, mode, work / "val", run, args.batch)}
@@ -122,9 +112,22 @@ def main() -> int:
                 r = results[key]
                 print(f"{key:55s} AP50 {r['ap50']:.3f} AP50:95 {r['ap50_95']:.3f} Pd {r['pd_at_conf']:.3f} "
                       f"FA/img {r['false_alarms_per_image_at_conf']:.3f} {r['ms_per_frame']:.0f} ms/frame")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", nargs="+", required=True, help="NAME=WEIGHTS")
+    ap.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    ap.add_argument("--nudt", default="NUDT-SIRST")
+    ap.add_argument("--irstd", default="IRSTD-1K")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="large_frames_") as tmp:
+        run_all(args, args.work or Path(tmp))
     print(f"wrote {args.out}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

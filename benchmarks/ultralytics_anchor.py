@@ -11,7 +11,8 @@ this project's COCO results form, so ``python -m fscfnet.metrics`` scores them u
         --images runs/ultralytics/irstd1k/test.txt --imgsz 320 --out predictions.json
 
 Training runs with Ultralytics' defaults except the budget (epochs, size, batch, seed 0, CPU, no AMP) and
-``val=False``: the anchor is scored afterwards on the same sets as this project's models, at its last epoch.
+``val=False``: the anchor is scored afterwards on the same sets as this project's models, at its last epoch
+(``last.pt``; Ultralytics still validates once at the end).
 Background images are a fixed random subset (``--background-count``, drawn from ``--seed``), listed once, as
 Ultralytics has no per-epoch ratio.
 """
@@ -49,19 +50,29 @@ def write_data(data: str, background: Path | None, count: int, seed: int, out: P
 
 
 def train(folder: Path, epochs: int, imgsz: int, batch: int, workers: int) -> None:
+    """Train, or resume an interrupted run; a finished one (``ul/done``) is left alone."""
+    import torch
     from ultralytics import YOLO
 
-    last = folder / "ul" / "weights" / "last.pt"
+    done, last = folder / "ul" / "done", folder / "ul" / "weights" / "last.pt"
+    if done.is_file():
+        print(f"{folder}: finished")
+        return
     if last.is_file():
-        try:
-            YOLO(str(last)).train(resume=True)
-            return
-        except AssertionError as e:  # Ultralytics refuses to resume a finished run
-            print(f"not resumed: {e}")
-            return
+        ckpt = torch.load(last, map_location="cpu", weights_only=False)
+        # A finished run's last.pt is stripped (epoch -1, no optimizer); resume=True would then start a new
+        # training on Ultralytics' default dataset instead of saying so.
+        if ckpt.get("epoch", -1) >= 0 and ckpt.get("optimizer") is not None:
+            try:
+                YOLO(str(last)).train(resume=True)
+            except AssertionError as e:  # saved after the last epoch, not yet stripped: nothing left to train
+                print(f"not resumed: {e}")
+        done.write_text("finished\n")
+        return
     YOLO("yolov10n.yaml").train(data=str(folder / "data.yaml"), epochs=epochs, imgsz=imgsz, batch=batch,
                                 workers=workers, device="cpu", project=str(folder.resolve()), name="ul",
                                 exist_ok=True, seed=0, amp=False, val=False, plots=False)
+    done.write_text("finished\n")
 
 
 def predict(weights: str, images: Path, imgsz: int, out: Path) -> None:
@@ -71,7 +82,10 @@ def predict(weights: str, images: Path, imgsz: int, out: Path) -> None:
     model = YOLO(weights)
     paths = [line.strip() for line in images.read_text().splitlines() if line.strip()]
     rows = []
-    for r in model.predict(paths, imgsz=imgsz, conf=0.001, max_det=300, device="cpu", stream=True, verbose=False):
+    # The list file as the source: Ultralytics then reads one image per step with OpenCV, as in training (a Python
+    # list of paths would go through the network as one batch of every image).
+    for r in model.predict(str(images), imgsz=imgsz, conf=0.001, max_det=300, device="cpu", stream=True,
+                           verbose=False):
         for (x1, y1, x2, y2), score, cls in zip(r.boxes.xyxy.tolist(), r.boxes.conf.tolist(), r.boxes.cls.tolist()):
             rows.append({"image_id": Path(r.path).stem, "category_id": int(cls), "bbox": [x1, y1, x2 - x1, y2 - y1],
                          "score": score})
