@@ -43,6 +43,22 @@ def split_entries(cfg: DataConfig, split: str) -> list[tuple[Path, Path | None]]
     return entries
 
 
+def background_share(targets: int, background: int, ratio: float | None) -> int:
+    """How many of ``background`` target-free images an epoch holds beside ``targets`` images with targets, so
+    that they make up ``ratio`` of it (all of them when there are too few, or no ratio, or no targets)."""
+    if ratio is None or not targets:
+        return background
+    return min(background, round(ratio / (1 - ratio) * targets))
+
+
+def epoch_images(cfg: DataConfig, split: str, ratio: float | None) -> int:
+    """Images per epoch of ``split`` under ``background_ratio`` ``ratio``, from the index and label files alone
+    (no image is decoded, so an unreadable one still counts): what the optimizer-step count of a plan needs."""
+    entries = split_entries(cfg, split)
+    targets = sum(1 for _, label in entries if label is not None and len(read_yolo_labels(label, cfg.nc)))
+    return targets + background_share(targets, len(entries) - targets, ratio)
+
+
 class IRSTDDataset(Dataset):
     """One split of a dataset: augmented training samples (``dataset[i]``), or whole frames for validation
     (``augment=None``, :meth:`frame`). ``scale``: training samples from letterboxed images ("resize") or from
@@ -104,8 +120,7 @@ class IRSTDDataset(Dataset):
         if epoch not in self._pools:
             targets = [i for i, lab in enumerate(self.labels) if len(lab)]
             background = [i for i, lab in enumerate(self.labels) if not len(lab)]
-            r = self.background_ratio
-            k = min(len(background), round(r / (1 - r) * len(targets))) if targets else len(background)
+            k = background_share(len(targets), len(background), self.background_ratio)
             rng = np.random.default_rng([self.seed, epoch, len(self), 1])  # not a sample's (seed, epoch, i) stream
             chosen = rng.choice(len(background), k, replace=False) if k < len(background) else range(len(background))
             self._pools[epoch] = sorted(targets + [background[j] for j in chosen])

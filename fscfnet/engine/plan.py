@@ -23,7 +23,7 @@ from torch import nn
 from ..cfg.data import DataConfig
 from ..cfg.train import TrainConfig, load_train_config
 from ..data import open_dataset
-from ..data.labels import read_index
+from ..data.dataset import epoch_images
 from ..errors import UserError
 from ..utils.device import training_device
 from ..utils.files import increment_path
@@ -132,7 +132,7 @@ def resolve_plan(cfg: TrainConfig, data: DataConfig, device: torch.device, proce
         if note:
             log(note)
     epochs, imgsz = cfg.epochs or data.epochs or 100, cfg.imgsz or data.imgsz or 640
-    images = len(read_index(data.index_file("train")))
+    images = epoch_images(data, "train", cfg.background_ratio)  # background folders and ratio included
     optimizer, lr0 = dataclasses.replace(cfg, epochs=epochs).resolve_optimizer(optimizer_steps(epochs, images, cfg))
     cfg = dataclasses.replace(cfg, epochs=epochs, imgsz=imgsz, optimizer=optimizer, lr0=lr0)
     if resume is not None:

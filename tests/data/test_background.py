@@ -10,7 +10,7 @@ import pytest
 
 from fscfnet.cfg.augment import AugmentConfig
 from fscfnet.cfg.data import DataConfig
-from fscfnet.data.dataset import IRSTDDataset, build_dataloader
+from fscfnet.data.dataset import IRSTDDataset, build_dataloader, epoch_images
 from fscfnet.data.prepare import prepare
 
 PLAIN = AugmentConfig(mosaic=0.0, translate=0.0, scale=0.0)  # each sample: its own image, every target kept
@@ -41,6 +41,10 @@ def test_label_less_and_empty_label_images_and_background_folders_are_background
     assert "8 images, 2 targets, 6 background (5 without a label file)" in train.summary
     assert [len(lab) for lab in train.labels] == [1, 1, 0, 0, 0, 0, 0, 0]
     assert [p.name for p in train.paths[-3:]] == ["sky0.png", "sky1.png", "sky2.png"]
+    # the plan's optimizer-step count sees the same epoch: background folders included, or their share
+    assert epoch_images(cfg, "train", None) == len(train) == 8
+    assert epoch_images(cfg, "train", 0.5) == len(IRSTDDataset(cfg, "train", 64, PLAIN, log=lambda s: None,
+                                                              background_ratio=0.5).epoch_indices(0)) == 4
     test = IRSTDDataset(cfg, "test", 64, log=lambda s: None)  # the background folders join training only
     assert "5 images, 2 targets, 3 background" in test.summary
     for i in range(len(train)):  # background samples train like any other: an image and no targets
@@ -60,7 +64,7 @@ def test_background_ratio_is_honoured_in_every_epoch(tmp_path, ratio, k):
         loader.sampler.set_epoch(epoch)
         order = loader.sampler.order()
         background = [i for i in order if len(ds.labels[i]) == 0]
-        assert len(order) == len(set(order)) == 10 + k == len(loader.sampler)
+        assert len(order) == len(set(order)) == 10 + k == len(loader.sampler) == epoch_images(cfg, "train", ratio)
         assert sorted(i for i in order if len(ds.labels[i])) == list(range(10)) and len(background) == k
         assert sum(int(t.mask.sum()) for _, t, _ in loader) == 10  # every target, once
         draws.append(sorted(background))
