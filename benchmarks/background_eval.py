@@ -90,6 +90,18 @@ def evaluate(predict, targets: str, background: str, work: Path) -> dict:
             "background_fa_per_image_by_crop_size": by_crop_size(bg_pred, background, confs)}
 
 
+def markdown(results: dict) -> str:
+    """A row per model: detection on the targets, then false alarms on the background set."""
+    rows = ["| model | AP50 | AP50:95 | Pd at 0.25 | Pd at FA <= 0.1/img | Pd at FA <= 0.01/img | background FA/img at "
+            "0.25 | at 0.5 |", "|---|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        pd = {b["budget"]: b["pd"] for b in r["at_fa_budgets"]}
+        fa = r["background_fa_per_image"]
+        rows.append(f"| {name} | {r['ap50']:.3f} | {r['ap50_95']:.3f} | {r['pd_at_0.25']:.3f} | {pd[0.1]:.3f} | "
+                    f"{pd[0.01]:.3f} | {fa['0.25']:.3f} | {fa['0.5']:.3f} |")
+    return "\n".join(rows)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", nargs="*", default=[], help="NAME=WEIGHTS of this project")
@@ -120,6 +132,7 @@ def main() -> int:
             budgets = "  ".join(f"Pd {b['pd']:.3f} at FA<={b['budget']:g}/img" for b in r["at_fa_budgets"])
             print(f"{name:12s} AP50 {r['ap50']:.3f} Pd@0.25 {r['pd_at_0.25']:.3f}  {budgets}  background FA/img "
                   f"{r['background_fa_per_image']['0.25']:.3f} @0.25, {r['background_fa_per_image']['0.5']:.3f} @0.5")
+    print(markdown(results))
     print(f"wrote {args.out}")
     return 0
 

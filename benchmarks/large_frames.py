@@ -114,6 +114,18 @@ def run_all(args: argparse.Namespace, work: Path) -> None:
                       f"FA/img {r['false_alarms_per_image_at_conf']:.3f} {r['ms_per_frame']:.0f} ms/frame")
 
 
+def markdown(results: dict) -> str:
+    """One table per set: a row per model and mode."""
+    out = []
+    for set_name in dict.fromkeys(r["set"] for r in results.values()):
+        out += [f"\n**{set_name}**\n", "| model | mode | AP50 | AP50:95 | Pd | FA/img | ms/frame |",
+                "|---|---|---|---|---|---|---|"]
+        out += [f"| {r['model']} | {r['mode']} | {r['ap50']:.3f} | {r['ap50_95']:.3f} | {r['pd_at_conf']:.3f} | "
+                f"{r['false_alarms_per_image_at_conf']:.3f} | {r['ms_per_frame']:.0f} |"
+                for r in results.values() if r["set"] == set_name]
+    return "\n".join(out)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", nargs="+", required=True, help="NAME=WEIGHTS")
@@ -126,6 +138,7 @@ def main() -> int:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="large_frames_") as tmp:
         run_all(args, args.work or Path(tmp))
+    print(markdown(json.loads(args.out.read_text())["results"]))
     print(f"wrote {args.out}")
     return 0
 
