@@ -11,7 +11,7 @@ import torch
 
 from fscfnet.cfg.augment import AugmentConfig
 from fscfnet.cfg.data import DataConfig
-from fscfnet.data.augment import native_crop
+from fscfnet.data.augment import filter_boxes, native_crop
 from fscfnet.data.dataset import IRSTDDataset, build_dataloader
 
 SIZE, T = 6, 255  # targets: 6 x 6 squares at 255 on a background of 20
@@ -64,13 +64,24 @@ def test_each_visible_target_is_labelled_exactly_when_the_rule_keeps_it(tmp_path
     assert kept > 30 and dropped > 0  # both outcomes occur
 
 
+def test_the_crop_rule_at_its_boundaries():
+    """min_visible is a lower bound that keeps its equal; min_box_px holds for width and height alike."""
+    b, _ = filter_boxes(np.array([[-3.0, -3, 3, 3]]), np.zeros(1), 64, 64, 1.0, 0.25)
+    assert b.tolist() == [[0, 0, 3, 3]]  # 9 of 36 px visible: exactly min_visible, kept
+    b, _ = filter_boxes(np.array([[-4.0, 10, 2, 16]]), np.zeros(1), 64, 64, 3.0, 0.25)
+    assert len(b) == 0  # 2 x 6 px visible: area enough, but narrower than min_box_px
+    b, _ = filter_boxes(np.array([[10.0, -4, 16, 2]]), np.zeros(1), 64, 64, 3.0, 0.25)
+    assert len(b) == 0  # and lower
+
+
 def test_crops_are_around_targets_unless_background_and_small_frames_are_padded_not_upscaled():
     rng = np.random.default_rng(0)
     frame = np.full((500, 700, 1), 20, np.uint8)
     frame[300:306, 600:606] = T
     boxes = np.array([[600.0, 300, 606, 306]])
-    hits = sum(bool((native_crop(frame, boxes, 128, 0.0, 0.0, rng)[0] == T).any()) for _ in range(50))
-    assert hits == 50  # every target crop holds the target (at a random offset)
+    for _ in range(50):  # every target crop holds the whole target (at a random offset), and its box
+        out, b = native_crop(frame, boxes, 128, 0.0, 0.0, rng)
+        assert (out == T).sum() == SIZE * SIZE and b[0, :2].min() >= 0 and b[0, 2:].max() <= 128
     offsets = {tuple(native_crop(frame, boxes, 128, 0.0, 0.0, rng)[1][0, :2].round()) for _ in range(20)}
     assert len(offsets) > 5  # not always centred
     small = np.full((40, 60, 1), 20, np.uint8)

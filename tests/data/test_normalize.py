@@ -39,6 +39,9 @@ def test_deep_and_float_frames_are_read_as_stored(tmp_path, frame8):
     ("8bit", lambda x: np.clip(np.rint(x * 255 / 65535), 0, 255)),
     ("range 37 16357", lambda x: np.clip(np.rint((x - 37) * 255 / 16320), 0, 255)),
     ("percentile 0 100", lambda x: np.clip(np.rint((x - x.min()) * 255 / (x.max() - x.min())), 0, 255)),
+    ("percentile 1 95", lambda x: np.clip(np.rint((x - np.percentile(x, 1)) * 255
+                                                  / (np.percentile(x, 95) - np.percentile(x, 1))), 0, 255)),
+    ("range 2000 10000", lambda x: np.clip(np.rint((x - 2000) * 255 / 8000), 0, 255)),  # clips at both ends
 ])
 def test_each_policy_by_its_formula(frame8, spec, expect):
     deep = frame8.astype(np.uint16) * 64 + 37
@@ -72,7 +75,8 @@ def test_a_dim_frame_is_reported_once_with_the_policy_to_use(frame8):
 
 
 def test_bad_policies_are_one_line_errors():
-    for spec in ("10bit", "range 5", "range 9 3", "percentile 2 120", "percentile a b"):
+    for spec in ("10bit", "range 5", "range 9 3", "range 5 5", "percentile 2 120", "percentile 50 50",
+                 "percentile a b"):
         with pytest.raises(UserError, match="use 8bit, range LO HI"):
             InputNorm.parse(spec)
     assert str(InputNorm.parse("range, 0, 16383")) == "range 0 16383" and str(InputNorm.parse(None)) == "8bit"

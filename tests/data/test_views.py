@@ -52,8 +52,11 @@ def test_detections_map_back_to_frame_pixels_and_are_clipped_to_their_view():
     back = v.to_frame(det)
     np.testing.assert_allclose(back[0], [v.x0 + 10, v.y0 + 20, v.x0 + 15, v.y0 + 26, 0.9, 0])
     assert back[1, 2] == v.x0 + v.w and back[1, 3] == v.y0 + v.h  # clipped to the tile's region
+    assert len(v.to_frame(np.array([[110.0, 10, 120, 20, 0.9, 0]]))) == 0  # wholly in the padding: dropped
     lb = letterbox_view((200, 400), 100)  # 0.25 scale, 25 grey rows above
     np.testing.assert_allclose(lb.to_frame(np.array([[10.0, 30, 20, 35, 1, 0]])), [[40, 20, 80, 40, 1, 0]])
+    tall = letterbox_view((400, 200), 100)  # 0.25 scale, 25 grey columns on the left
+    np.testing.assert_allclose(tall.to_frame(np.array([[30.0, 10, 35, 20, 1, 0]])), [[20, 40, 40, 80, 1, 0]])
 
 
 def test_a_target_straddling_a_seam_gives_one_box():

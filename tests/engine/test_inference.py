@@ -88,6 +88,10 @@ def test_a_target_on_a_tile_seam_is_one_box_at_its_pixels():
     frame = _frame(at=(316, 100))
     (det,) = Inferencer(_pytorch_model(), InferenceMode("slice", tile=320, overlap=0.2), 0.9, 8)([frame], StageTimer())
     assert len(det) == 1 and tuple(det[0, :4]) == (316, 100, 321, 105)
+    # a wide frame (height and width differ): the tile at x 469 ends at 789, inside the width, beyond the height
+    frame = _frame(400, 1024, at=(786, 100))
+    (det,) = Inferencer(_pytorch_model(), InferenceMode("slice", tile=320, overlap=0.2), 0.9, 8)([frame], StageTimer())
+    assert len(det) == 1 and tuple(det[0, :4]) == (786, 100, 791, 105)
 
 
 def test_predictor_batches_mixed_frame_sizes_and_returns_original_pixels():

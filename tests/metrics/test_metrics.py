@@ -12,6 +12,8 @@ import pytest
 
 from fscfnet.metrics import (
     DEFINITIONS,
+    FaBudget,
+    budget_point,
     evaluate,
     format_table,
     operating_point,
@@ -235,3 +237,20 @@ def test_table_has_a_row_at_conf():
     # max F1 (conf .3): P .6 R 1 F1 .75 ... FA/img 1, FA/Mpix 80; at conf .5: P .5 R .667 F1 4/7
     assert best[:2] == ["max", "F1"] and best[-4:] == ["1.000", "80.000", "0.300", "3.2"]
     assert at[2:5] == ["0.500", "0.667", "0.571"] and at[-3:] == ["1.000", "80.000", "0.500"]
+
+
+def _three_detections(scores: list[float]):
+    """One 10-px target at (10, 10); detections on it and at two empty places, with the given scores."""
+    preds = np.array([[10, 10, 20, 20, scores[0], 0], [50, 50, 60, 60, scores[1], 0],
+                      [70, 70, 80, 80, scores[2], 0]], float)
+    return evaluate([preds], [np.array([[0, 10, 10, 20, 20]], float)], [(100, 100)]).curves
+
+
+def test_a_budget_counts_only_false_alarms_and_never_splits_tied_scores():
+    """Within one false alarm per image: the true positive is free, so the threshold takes the first false alarm
+    too (0.8); with the two false alarms tied at 0.8, keeping one of them is impossible, so the threshold stays
+    at the target's 0.9."""
+    p = budget_point(_three_detections([0.9, 0.8, 0.7]), FaBudget(1.0))
+    assert (p.conf, p.detections, p.false_alarms) == (0.8, 2, 1)
+    p = budget_point(_three_detections([0.9, 0.8, 0.8]), FaBudget(1.0))
+    assert (p.conf, p.detections, p.false_alarms) == (0.9, 1, 0)
