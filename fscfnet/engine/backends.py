@@ -55,6 +55,12 @@ class InferenceModel:
     def nc(self) -> int:
         return len(self.names)
 
+    @property
+    def input_device(self) -> torch.device:
+        """Where a batch is made ready for the model: its device, except for ONNX Runtime, which reads host
+        memory whatever provider runs the graph (a batch on the GPU would only travel there and back)."""
+        return torch.device("cpu") if self.format == "onnx" else self.device
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.run(x)
 

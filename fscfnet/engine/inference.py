@@ -89,7 +89,7 @@ class Inferencer:
         for chunk in _batches(views, self.batch):
             with timer("preprocess"):
                 x = torch.from_numpy(np.stack([v.image(frames[i]) for i, v in chunk])).permute(0, 3, 1, 2)
-                x = model_input(x, self.model.device, self.model.channels_last)  # uint8 crosses to the device
+                x = model_input(x, self.model.input_device, self.model.channels_last)  # uint8 crosses, not float
             with timer("inference"):
                 out = self.model(x).float().numpy()
             with timer("postprocess"):

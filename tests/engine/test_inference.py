@@ -168,3 +168,17 @@ def test_detect_save_crop_writes_one_crop_per_box_at_its_place(make_checkpoint, 
         assert np.array_equal(crop, frame[y1:y1 + crop.shape[0], x1:x1 + crop.shape[1]])  # the frame's pixels
     annotated = cv2.imread(str(tmp_path / "d" / image.name))
     assert annotated.shape[0] == 1024 and annotated.shape[1] > 1024  # the zoomed insets beside the frame
+
+
+def test_an_onnx_model_on_the_gpu_gets_its_batches_in_host_memory():
+    """ONNX Runtime reads numpy arrays whatever provider runs the graph: the batch is prepared on the CPU, not
+    sent to the GPU to come straight back (on a machine without CUDA, sending it there would raise)."""
+    seen: list[torch.device] = []
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        seen.append(x.device)
+        return torch.zeros(x.shape[0], 1, 6)
+
+    model = InferenceModel(run, ["target"], 3, 32, 64, torch.device("cuda"), "onnx", "m.onnx")
+    Inferencer(model, InferenceMode("letterbox", imgsz=64), 0.25, 2)([np.zeros((64, 64, 3), np.uint8)] * 3, StageTimer())
+    assert seen == [torch.device("cpu")] * 2
