@@ -125,8 +125,8 @@ def main() -> int:
         for spec, predict in jobs:
             name, weights = spec.split("=", 1)
             if results.get(name, {}).get("weights") != weights:
-                results[name] = {"weights": weights, **evaluate(lambda d, w: predict(d, w, weights), args.targets,
-                                                                args.background, Path(tmp) / name)}
+                found = evaluate(lambda d, w: predict(d, w, weights), args.targets, args.background, Path(tmp) / name)
+                results[name] = {"weights": weights, "command": report["command"], **found}
                 write_json(args.out, report)
             r = results[name]
             budgets = "  ".join(f"Pd {b['pd']:.3f} at FA<={b['budget']:g}/img" for b in r["at_fa_budgets"])
