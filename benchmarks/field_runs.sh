@@ -44,8 +44,9 @@ train() {
   $PY -m fscfnet.experiments --models fscfnet --data "$data" "${common[@]}" --set val_period=5 "$@" \
       --name "irstd1k_320_50ep_$name"
   mkdir -p "$RES/experiments"
-  # The summary and each run's record (not the weights) into the results tree.
-  tar -C "$EXP" --exclude weights -cf - "irstd1k_320_50ep_$name" | tar -C "$RES/experiments" -xf -
+  # The summary and each run's record (not its weights, plots or sample batches) into the results tree.
+  tar -C "$EXP" --exclude weights --exclude '*.jpg' --exclude '*/seed*/*.png' -cf - "irstd1k_320_50ep_$name" |
+      tar -C "$RES/experiments" -xf -
 }
 
 weights() { echo "$EXP/irstd1k_320_50ep_$1/IRSTD-1K/fscfnet/seed0/weights/last.pt"; }  # the config's name is its folder's
