@@ -4,8 +4,8 @@
 # the machine: the weights do not. Steps resume where they stopped (the experiment runner and Ultralytics continue
 # from last.pt; the scoring scripts skip what their results files already hold for the same weights).
 #
-#   bash benchmarks/field_runs.sh resize native          # ~1 h each on 2 CPU cores (training ~50 min, scoring)
-#   bash benchmarks/field_runs.sh native_bg
+#   bash benchmarks/field_runs.sh resize native          # ~1 h each on 2 CPU cores (training ~55 min, scoring)
+#   bash benchmarks/field_runs.sh native_bg              # ~1.5 h (a third more images per epoch)
 #   ULTRALYTICS_PYTHON=/path/to/ultralytics-venv/bin/python bash benchmarks/field_runs.sh ultralytics   # ~2 h
 #
 # No step: all four in that order. Needs IRSTD-1K and NUDT-SIRST prepared under datasets/
