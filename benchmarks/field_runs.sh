@@ -51,11 +51,16 @@ train() {
 
 weights() { echo "$EXP/irstd1k_320_50ep_$1/IRSTD-1K/fscfnet/seed0/weights/last.pt"; }  # the config's name is its folder's
 
+background_eval() {  # MODEL OPTIONS: one more model's row in the background results
+  $PY benchmarks/background_eval.py --targets IRSTD-1K --background datasets/background-test/data.yaml \
+      --out $RES/background_irstd1k.json "$@"
+}
+
 score() {  # NAME [large]: the background evaluation, and the large-frame modes where asked
-  [ "${2:-}" = large ] && $PY benchmarks/large_frames.py --models "$1=$(weights "$1")" \
-      --out $RES/large_frames_irstd1k_models.json
-  $PY benchmarks/background_eval.py --models "$1=$(weights "$1")" --targets IRSTD-1K \
-      --background datasets/background-test/data.yaml --out $RES/background_irstd1k.json
+  if [ "${2:-}" = large ]; then
+    $PY benchmarks/large_frames.py --models "$1=$(weights "$1")" --out $RES/large_frames_irstd1k_models.json
+  fi
+  background_eval --models "$1=$(weights "$1")"
 }
 
 step() {
@@ -73,13 +78,11 @@ step() {
       [ -f $ul/data.yaml ] || $PY benchmarks/ultralytics_anchor.py data --data IRSTD-1K \
           --background datasets/IRSTD-1K-bg-train/images --background-count 267 --out $ul
       $ulpy benchmarks/ultralytics_anchor.py train $ul --epochs 50 --imgsz 320 --batch 16
-      $PY benchmarks/background_eval.py --ultralytics yolov10n_ultralytics=$ul/ul/weights/last.pt \
-          --ultralytics-python "$ulpy" --targets IRSTD-1K --background datasets/background-test/data.yaml \
-          --out $RES/background_irstd1k.json ;;
+      background_eval --ultralytics yolov10n_ultralytics=$ul/ul/weights/last.pt --ultralytics-python "$ulpy" ;;
     *) echo "field_runs.sh: unknown step '$1' (resize, native, native_bg or ultralytics)" >&2; exit 2 ;;
   esac
 }
 
-for s in "${@:-resize native native_bg ultralytics}"; do
-  for one in $s; do step "$one"; done
-done
+steps=("$@")
+[ $# -gt 0 ] || steps=(resize native native_bg ultralytics)
+for s in "${steps[@]}"; do step "$s"; done
