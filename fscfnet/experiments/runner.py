@@ -20,7 +20,7 @@ from ..cfg import resolve_model
 from ..cfg.data import load_data_config
 from ..cfg.train import load_train_config
 from ..data import open_dataset
-from ..data.labels import read_index
+from ..data.dataset import epoch_images
 from ..engine.backends import load_inference_model
 from ..engine.checkpoint import load_checkpoint
 from ..engine.run_dir import RunFiles, read_rows
@@ -120,7 +120,9 @@ def run_one(root: Path, data: str, model: str, seed: int, plan: dict, device: st
     v = validate_model(loaded, data, "test", None, plan["batch"],
                        load_train_config({"workers": workers}).resolve_workers(), log=log)
     fused = loaded.module  # the fused inference graph just validated
-    n_train = len(read_index(data_cfg.index_file("train")))
+    # the images of one epoch as the run drew them: background folders and its background_ratio included
+    ratio = (yaml.safe_load((run_dir / "args.yaml").read_text()) or {}).get("background_ratio")
+    n_train = epoch_images(data_cfg, "train", ratio)
     row = {"data": data_cfg.name, "model": cfg_path.stem, "seed": seed, **v.metrics_dict(), "last": last_epoch(run_dir),
            "params": count_params(fused), "gflops": count_gflops(fused, plan["imgsz"], fused.ch, train=False),
            "epochs": plan["epochs"], "best_epoch": int(load_checkpoint(best)["epoch"]) + 1, "imgsz": plan["imgsz"],

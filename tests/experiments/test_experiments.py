@@ -178,3 +178,30 @@ def test_report_tabulates_finished_runs_and_names_the_missing(tmp_path, capsys):
     saved = json.loads((root / "results.json").read_text())
     assert saved["missing"] == ["demo/fscfnet/seed1"] and len(saved["runs"]) == 3
     assert (root / "plan.yaml").read_text() == plan  # not rewritten
+
+
+def test_training_rate_counts_the_images_of_an_epoch_background_share_included(tmp_path):
+    """12 target images and 9 background frames: under the default ratio (a quarter) an epoch holds 12 + 4
+    images, under none all 21; the table's img/s divides that count, not the index's 12, by the median epoch."""
+    import statistics
+
+    import cv2
+    import numpy as np
+
+    from fscfnet.data.demo import generate_demo
+
+    generate_demo(tmp_path / "demo", seed=0, n_train=12, n_test=4)
+    (tmp_path / "demo" / "background").mkdir()
+    for i in range(9):
+        cv2.imwrite(str(tmp_path / "demo" / "background" / f"sky{i}.png"), np.full((64, 64), 60 + i, np.uint8))
+    data = tmp_path / "demo.yaml"
+    data.write_text(f"path: {tmp_path / 'demo'}\ntrain: img_idx/train_demo.txt\ntest: img_idx/test_demo.txt\n"
+                    f"names: [target]\n")
+    for name, extra, images in (("default", [], 16), ("all", ["--set", "background_ratio=null"], 21)):
+        assert main(["--models", "yolov10n", "--data", str(data), "--epochs", "1", "--imgsz", "32", "--batch", "8",
+                     "--workers", "0", "--device", "cpu", "--project", str(tmp_path / "exp"), "--name", name,
+                     *extra]) == 0
+        run = tmp_path / "exp" / name / "demo" / "yolov10n" / "seed0"
+        median = statistics.median(float(r["train_s"]) for r in read_rows(run / "results.csv"))
+        done = json.loads((run / "done.json").read_text())
+        assert done["train_images_per_s"] == pytest.approx(images / median)
