@@ -10,6 +10,7 @@ import pytest
 
 from fscfnet.cfg.augment import AugmentConfig
 from fscfnet.cfg.data import DataConfig
+from fscfnet.cfg.train import TrainConfig
 from fscfnet.data.dataset import IRSTDDataset, build_dataloader, epoch_images
 from fscfnet.data.prepare import prepare
 
@@ -111,3 +112,23 @@ def test_mosaic_partners_come_from_the_epochs_images_and_a_split_without_targets
         assert set(used) <= set(pool) and len(used) == 4 * len(pool)  # every mosaic tile from this epoch's images
     empty = _write(tmp_path / "e", [], ["e0"], ["n0", "n1"])
     assert IRSTDDataset(empty, "train", 64, PLAIN, log=lambda s: None, background_ratio=0.3).epoch_indices(0) == [0, 1, 2]
+
+
+def test_the_default_ratio_leaves_a_split_without_background_as_it_was(tmp_path):
+    """The benchmarks hold no target-free image: under the default ratio their epochs, mosaics included, are the
+    ones every earlier run trained on (no ratio), so fixed-seed results stay comparable."""
+    cfg = _write(tmp_path, [f"t{i}" for i in range(9)], [], [])
+    ratio = TrainConfig().background_ratio
+    assert ratio is not None
+    runs = []
+    for r in (None, ratio):
+        ds = IRSTDDataset(cfg, "train", 64, AugmentConfig(mosaic=1.0), log=lambda s: None, background_ratio=r)
+        loader = build_dataloader(ds, 3, 0, shuffle=True, seed=2)
+        epochs = []
+        for epoch in range(2):
+            loader.sampler.set_epoch(epoch)
+            epochs.append([(i, ds[(epoch, i)][0]) for i in loader.sampler.order()])
+        runs.append(epochs)
+    for plain, default in zip(*runs):
+        assert [i for i, _ in plain] == [i for i, _ in default] and len(plain) == 9
+        assert all(a.equal(b) for (_, a), (_, b) in zip(plain, default))
