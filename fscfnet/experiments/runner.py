@@ -121,8 +121,7 @@ def run_one(root: Path, data: str, model: str, seed: int, plan: dict, device: st
                        load_train_config({"workers": workers}).resolve_workers(), log=log)
     fused = loaded.module  # the fused inference graph just validated
     # the images of one epoch as the run drew them: background folders and its background_ratio included
-    ratio = (yaml.safe_load((run_dir / "args.yaml").read_text()) or {}).get("background_ratio")
-    n_train = epoch_images(data_cfg, "train", ratio)
+    n_train = epoch_images(data_cfg, "train", loaded.train_args.get("background_ratio"))
     row = {"data": data_cfg.name, "model": cfg_path.stem, "seed": seed, **v.metrics_dict(), "last": last_epoch(run_dir),
            "params": count_params(fused), "gflops": count_gflops(fused, plan["imgsz"], fused.ch, train=False),
            "epochs": plan["epochs"], "best_epoch": int(load_checkpoint(best)["epoch"]) + 1, "imgsz": plan["imgsz"],
