@@ -11,6 +11,7 @@ import torch
 
 from ..data.views import InferenceMode, View, merge_detections
 from ..errors import UserError
+from ..metrics import AP_FLOOR
 from ..utils.timing import StageTimer
 from .backends import InferenceModel, model_input
 
@@ -74,7 +75,11 @@ def _batches(views: list[tuple[int, View]], size: int) -> Iterator[list[tuple[in
 class Inferencer:
     """``Inferencer(model, mode, conf, batch)(frames, timer)`` -> per frame ``(n, 6)`` x1, y1, x2, y2, score,
     class in the frame's pixels (float64), scores >= ``conf``. Up to ``batch`` views of one input shape go through
-    the model at a time (native frames of different sizes one by one)."""
+    the model at a time (native frames of different sizes one by one).
+
+    The views of a frame are merged from every detection scoring at least ``AP_FLOOR`` (or ``conf``, when lower)
+    and only then cut at ``conf``: which boxes merge never depends on the threshold, so for any C the boxes that
+    validation (at the floor) scores at or above C are the boxes detection at ``conf`` C returns."""
 
     def __init__(self, model: InferenceModel, mode: InferenceMode, conf: float, batch: int):
         if batch < 1:
@@ -86,6 +91,7 @@ class Inferencer:
         views: list[tuple[int, View]] = [(i, v) for i, f in enumerate(frames)
                                          for v in self.mode.views(f.shape[:2], self.model.stride)]
         parts: list[list[tuple[View, np.ndarray]]] = [[] for _ in frames]
+        floor = min(self.conf, AP_FLOOR)
         for chunk in _batches(views, self.batch):
             with timer("preprocess"):
                 x = torch.from_numpy(np.stack([v.image(frames[i]) for i, v in chunk])).permute(0, 3, 1, 2)
@@ -94,6 +100,7 @@ class Inferencer:
                 out = self.model(x).float().numpy()
             with timer("postprocess"):
                 for (i, v), det in zip(chunk, out):
-                    parts[i].append((v, v.to_frame(det[det[:, 4] >= self.conf])))
+                    parts[i].append((v, v.to_frame(det[det[:, 4] >= floor])))
         with timer("postprocess"):
-            return [merge_detections(p, f.shape[:2]) for p, f in zip(parts, frames)]
+            merged = [merge_detections(p, f.shape[:2]) for p, f in zip(parts, frames)]
+            return [m[m[:, 4] >= self.conf] for m in merged]
