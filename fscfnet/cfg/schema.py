@@ -62,13 +62,18 @@ def from_dict(cls: type[T], data: dict, source: str) -> T:
 
 def parse_overrides(items: Sequence[str], flag: str = "--set") -> dict:
     """``["optimizer=SGD", "loss.nwd_ratio=1"]`` -> ``{"optimizer": "SGD", "loss": {"nwd_ratio": 1}}`` (values
-    parsed as YAML scalars)."""
+    parsed as YAML scalars). A key given twice with different values is a one-line error: which one was meant
+    cannot be told."""
     out: dict = {}
+    given: dict[str, object] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise UserError(f"{flag} {item!r}: expected KEY=VALUE")
         value = yaml.safe_load(raw)
+        if key in given and given[key] != value:
+            raise UserError(f"{flag}: {key} is given twice, as {given[key]!r} and {value!r}; keep one")
+        given[key] = value
         outer, _, inner = key.partition(".")
         if inner:
             out.setdefault(outer, {})[inner] = value

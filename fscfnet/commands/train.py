@@ -23,7 +23,7 @@ from fscfnet.cfg.train import (
 )
 from fscfnet.engine.trainer import Trainer
 from fscfnet.errors import UserError
-from fscfnet.utils.cli import run_cli
+from fscfnet.utils.cli import add_set_argument, run_cli
 
 FLAGS = ("model", "data", "epochs", "imgsz", "batch", "workers", "optimizer", "lr0", "seed", "weights", "patience",
          "close_mosaic", "project", "name", "device", "schedule", "amp", "deterministic")
@@ -56,8 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--deterministic", action=argparse.BooleanOptionalAction,
                     help="deterministic kernels (default: on for CPU; off on CUDA, where cuDNN autotunes)")
     ap.add_argument("--cfg", type=Path, help="YAML of TrainConfig values (flags override it)")
-    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                    help="any other setting, e.g. loss.nwd_ratio=1.0 augment.mosaic=0 warmup_epochs=1")
+    add_set_argument(ap, "loss.nwd_ratio=1.0 augment.mosaic=0 warmup_epochs=1")
     return ap.parse_args(argv)
 
 

@@ -19,7 +19,7 @@ import argparse
 from pathlib import Path
 
 from ..cfg.schema import parse_overrides
-from ..utils.cli import run_cli
+from ..utils.cli import add_set_argument, run_cli
 from .runner import run_experiments
 
 
@@ -38,8 +38,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda, or a CUDA index such as 0")
     ap.add_argument("--project", type=Path, default=Path("runs/experiments"))
     ap.add_argument("--name", default="exp", help="experiment folder; the same name resumes it")
-    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                    help="other training settings for every run, e.g. optimizer=SGD loss.nwd_ratio=1.0")
+    add_set_argument(ap, "optimizer=SGD loss.nwd_ratio=1.0 (for every run)")
     ap.add_argument("--report", action="store_true",
                     help="train nothing: tabulate the runs finished so far (interim results; names those missing)")
     return ap.parse_args(argv)

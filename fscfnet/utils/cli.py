@@ -24,6 +24,13 @@ def add_budget_arguments(ap: argparse.ArgumentParser) -> None:
                     help="the same per 1e6 image pixels")
 
 
+def add_set_argument(ap: argparse.ArgumentParser, example: str) -> None:
+    """``--set KEY=VALUE ...``, repeatable: ``--set a=1 --set b=2`` and ``--set a=1 b=2`` both give both
+    (:func:`fscfnet.cfg.schema.parse_overrides` refuses a key given twice with different values)."""
+    ap.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                    help=f"any other setting, repeatable, e.g. {example}")
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 

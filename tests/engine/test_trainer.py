@@ -19,6 +19,7 @@ import train
 from fscfnet import build_model
 from fscfnet.cfg.data import load_data_config
 from fscfnet.cfg.train import TrainConfig, load_train_config
+from fscfnet.commands import train as train_command
 from fscfnet.data.dataset import IRSTDDataset
 from fscfnet.detection.loss import COMPONENTS, V10DetectionLoss
 from fscfnet.engine import trainer as trainer_module
@@ -26,6 +27,7 @@ from fscfnet.engine.checkpoint import load_checkpoint, model_from_checkpoint
 from fscfnet.engine.run_dir import TIME_COLUMNS, read_rows
 from fscfnet.engine.schedule import Schedule
 from fscfnet.engine.validator import validate
+from fscfnet.experiments import cli as experiments_cli
 from fscfnet.utils.ema import ModelEMA
 
 # mosaic only: no scale, shift, flip or photometric change, so a non-mosaic sample is the plain letterbox
@@ -153,6 +155,22 @@ def test_weights_load_matching_tensors_and_report_the_count(tiny, tmp_path, caps
     assert own.keys() == src_sd.keys() and len(mismatched) == 12  # class conv weight + bias, 3 levels, 2 heads
     assert expected == len(own) - 12
     assert f"loaded {expected}/{len(own)} tensors" in out, out
+
+
+@pytest.mark.parametrize("sets", [["--set", "scale=native", "--set", "val_period=5", "--set", "loss.nwd_ratio=1"],
+                                  ["--set", "scale=native", "val_period=5", "loss.nwd_ratio=1"]])
+def test_every_set_applies_whether_repeated_or_listed(tiny, tmp_path, sets):
+    """``--set a=1 --set b=2`` once kept only the last flag's settings (a run trained with scale resize)."""
+    cfg = train_command.build_config(train_command.parse_args(_args(tiny, tmp_path, *sets)))
+    assert (cfg.scale, cfg.val_period, cfg.loss) == ("native", 5, {"nwd_ratio": 1})
+    assert experiments_cli.parse_args(sets).set == ["scale=native", "val_period=5", "loss.nwd_ratio=1"]
+
+
+def test_a_setting_given_twice_with_different_values_is_a_one_line_error(tiny, tmp_path, capsys):
+    assert train.main(_args(tiny, tmp_path, "--set", "scale=native", "--set", "scale=resize")) == 2
+    assert "error: --set: scale is given twice, as 'native' and 'resize'; keep one" in capsys.readouterr().err
+    args = train_command.parse_args(_args(tiny, tmp_path, "--set", "seed=3", "--set", "seed=3"))
+    assert train_command.build_config(args).seed == 3  # the same value twice is no contradiction
 
 
 def test_bad_settings_are_one_line_errors(tiny, tmp_path, capsys):
