@@ -10,6 +10,7 @@ Inputs per image, in original-image pixels: predictions ``(n, 6)`` = x1, y1, x2,
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from decimal import ROUND_FLOOR, Decimal
 from typing import Sequence
 
 import numpy as np
@@ -192,17 +193,36 @@ def fa_budgets(per_image: Sequence[float] = (), per_mpix: Sequence[float] = ()) 
 def budget_point(c: Curves, budget: FaBudget) -> OperatingPoint:
     """The operating point of the lowest confidence threshold whose false alarms stay within ``budget`` on this
     split: the most detections, taken in descending score and cut between distinct scores, with false alarms per
-    image (or per megapixel) at or under the limit. When even the top-scoring detection breaks it, the threshold
-    lies above every score and nothing is kept."""
+    image (or per megapixel) at or under the limit. Its ``conf`` is the shortest decimal that keeps exactly those
+    detections (above the next lower score, at most the lowest kept one), so the printed number, passed to
+    ``detect --conf``, keeps the budget. When even the top-scoring detection breaks it (:func:`budget_met` false),
+    the threshold lies above every score and nothing is kept."""
     n = len(c.confidence)
     false_alarms = np.arange(1, n + 1) - c.true_positives  # of each prefix
     per = max(c.images, 1) if budget.per == "image" else max(c.pixels, 1.0) / 1e6
     cut = np.r_[c.confidence[1:] != c.confidence[:-1], True] if n else np.zeros(0, bool)
     valid = np.nonzero((false_alarms / per <= budget.limit + 1e-12) & cut)[0]
     if len(valid):
-        return operating_point(c, float(c.confidence[valid[-1]]))
+        k = int(valid[-1])
+        lowest = float(c.confidence[k])
+        below = float(c.confidence[k + 1]) if k + 1 < n else float(np.nextafter(lowest, -np.inf))
+        return operating_point(c, shortest_between(below, lowest))
     top = float(c.confidence[0]) if n else AP_FLOOR
     return operating_point(c, float(np.nextafter(top, np.inf)))
+
+
+def budget_met(c: Curves, point: OperatingPoint) -> bool:
+    """Whether a budget's point keeps any detection of a split that has some (else no threshold keeps the budget)."""
+    return point.detections > 0 or len(c.confidence) == 0
+
+
+def shortest_between(low: float, high: float) -> float:
+    """The number with the fewest decimals in ``(low, high]`` (``high`` itself when none is shorter)."""
+    for digits in range(1, 18):
+        v = float(Decimal(repr(high)).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_FLOOR))
+        if low < v <= high:
+            return v
+    return high
 
 
 def pdfa_curve(c: Curves, thresholds: np.ndarray = PDFA_THRESHOLDS) -> dict:
@@ -241,7 +261,8 @@ class Metrics:
         if self.at_conf is not None:
             d["at_conf"] = self.at_conf.as_dict()
         if self.at_budgets:
-            d["at_fa_budgets"] = [{"budget": b.limit, "per": b.per, **p.as_dict()} for b, p in self.at_budgets]
+            d["at_fa_budgets"] = [{"budget": b.limit, "per": b.per, "met": self.curves is None or budget_met(self.curves, p),
+                                   **p.as_dict()} for b, p in self.at_budgets]
         return d
 
 
@@ -310,15 +331,22 @@ def format_table(m: Metrics, ms_per_image: float | None = None) -> str:
              num(m.ap50_95), num(m.pd), num(m.fa, 1e4), num(m.pd_c), num(m.fa_c, 1e4),
              num(best.false_alarms_per_image if best else None), num(best.false_alarms_per_mpix if best else None),
              num(m.conf_threshold)]]
-    points = ([("at conf", m.at_conf)] if m.at_conf is not None else []) + [(str(b), p) for b, p in m.at_budgets]
-    for name, a in points:
+    points = [("at conf", m.at_conf, num(m.at_conf.conf))] if m.at_conf is not None else []
+    unmet = []
+    for b, p in m.at_budgets:  # the budget's threshold in full: rounded, it could let a false alarm through
+        met = m.curves is None or budget_met(m.curves, p)
+        points.append((str(b), p, repr(p.conf) if met else "unmet"))
+        if not met:
+            unmet.append(f"{b}: not met on this split: the detections scored {m.curves.confidence[0]:g} (the top "
+                         f"score) already exceed it, so no threshold keeps it")
+    for name, a, conf in points:
         rows.append([name, "", "", num(a.precision), num(a.recall), num(a.f1), "", "", num(a.pd), num(a.fa, 1e4),
                      num(a.pd_c), num(a.fa_c, 1e4), num(a.false_alarms_per_image), num(a.false_alarms_per_mpix),
-                     num(a.conf)])
+                     conf])
     if ms_per_image is not None:
         cols.append("ms/img")
         rows[0].append(f"{ms_per_image:.1f}")
         rows[1:] = [r + [""] for r in rows[1:]]
     widths = [max(len(c), *(len(r[j]) for r in rows)) for j, c in enumerate(cols)]
     return "\n".join([" ".join(v.rjust(w) for v, w in zip(line, widths)).rstrip() for line in [cols, *rows]]
-                     + [DEFINITIONS])
+                     + unmet + [DEFINITIONS])

@@ -239,11 +239,15 @@ def test_table_has_a_row_at_conf():
     assert at[2:5] == ["0.500", "0.667", "0.571"] and at[-3:] == ["1.000", "80.000", "0.500"]
 
 
-def _three_detections(scores: list[float]):
+def _three_detections_inputs(scores: list[float]):
     """One 10-px target at (10, 10); detections on it and at two empty places, with the given scores."""
     preds = np.array([[10, 10, 20, 20, scores[0], 0], [50, 50, 60, 60, scores[1], 0],
                       [70, 70, 80, 80, scores[2], 0]], float)
-    return evaluate([preds], [np.array([[0, 10, 10, 20, 20]], float)], [(100, 100)]).curves
+    return [preds], [np.array([[0, 10, 10, 20, 20]], float)], [(100, 100)]
+
+
+def _three_detections(scores: list[float]):
+    return evaluate(*_three_detections_inputs(scores)).curves
 
 
 def test_a_budget_counts_only_false_alarms_and_never_splits_tied_scores():
@@ -254,3 +258,26 @@ def test_a_budget_counts_only_false_alarms_and_never_splits_tied_scores():
     assert (p.conf, p.detections, p.false_alarms) == (0.8, 2, 1)
     p = budget_point(_three_detections([0.9, 0.8, 0.8]), FaBudget(1.0))
     assert (p.conf, p.detections, p.false_alarms) == (0.9, 1, 0)
+
+
+def test_a_printed_budget_threshold_passed_back_keeps_the_budget_and_an_unmet_one_says_so():
+    """Within 0 false alarms per image: the target scores 0.23449 and a false alarm 0.2341. Rounded to 3 decimals
+    the threshold read 0.234, which lets the false alarm through; the printed threshold, read back and applied as
+    detect applies --conf, keeps exactly the budget point's detections. A budget the top detection breaks (a false
+    alarm at 0.9) is said in words, not printed as a threshold."""
+    curves = _three_detections([0.23449, 0.2341, 0.1])
+    m = evaluate(*_three_detections_inputs([0.23449, 0.2341, 0.1]))
+    m.at_budgets = [(FaBudget(0.0), budget_point(curves, FaBudget(0.0)))]
+    row = [line for line in format_table(m).splitlines() if line.split()[0] == "FA<=0/img"][0]
+    printed = float(row.split()[-1])
+    assert printed == 0.2344  # the shortest number between the false alarm's score and the target's
+    kept = operating_point(curves, printed)
+    assert (kept.detections, kept.false_alarms) == (1, 0)
+    assert m.as_dict()["at_fa_budgets"][0]["met"] is True
+    m = evaluate(*_three_detections_inputs([0.5, 0.9, 0.1]))
+    m.at_budgets = [(FaBudget(0.0), budget_point(m.curves, FaBudget(0.0)))]
+    table = format_table(m).splitlines()
+    assert [line.split()[-1] for line in table if line.split()[0] == "FA<=0/img"] == ["unmet"]
+    assert "FA<=0/img: not met on this split: the detections scored 0.9 (the top score) already exceed it, so no " \
+           "threshold keeps it" in table
+    assert m.as_dict()["at_fa_budgets"][0]["met"] is False
