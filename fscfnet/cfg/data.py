@@ -65,8 +65,8 @@ class DataConfig:
     imgsz: int | None = None  # training size this dataset suggests (train.py uses it when --imgsz is not given)
     epochs: int | None = None  # likewise for --epochs
     download: DownloadConfig | None = None  # upstream archive: fscfnet prepare --download NAME fetches it
-    background: list = field(default_factory=lambda: ["background"])  # folders (under the root) of target-free
-    #   frames that join the training split as background; a folder that does not exist adds nothing
+    background: list | None = None  # folders (under the root) of target-free frames that join the training split
+    #   as background; None: the root's background/ when there is one (a folder listed here must exist)
     source: str = ""  # the YAML this came from (set by load_data_config)
 
     @property

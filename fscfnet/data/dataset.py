@@ -23,9 +23,10 @@ from .labels import read_index, read_yolo_labels
 from .letterbox import Letterbox
 
 
-def split_entries(cfg: DataConfig, split: str) -> list[tuple[Path, Path | None]]:
+def split_entries(cfg: DataConfig, split: str, warn: Callable[[str], None] | None = None) -> list[tuple[Path, Path | None]]:
     """(image, label file or None) of a split: the index file's images (a missing label file: a background
-    image), and for the training split the frames in the config's ``background`` folders (all background)."""
+    image), and for the training split the frames in the config's ``background`` folders (all background). A
+    folder the config lists but that does not exist is reported through ``warn``."""
     index = cfg.index_file(split)
     stems = read_index(index)
     if not stems:
@@ -37,9 +38,12 @@ def split_entries(cfg: DataConfig, split: str) -> list[tuple[Path, Path | None]]
                            f"{', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
     labels = [cfg.root / "labels" / f"{s}.txt" for s in stems]
     entries = [(files[s], p if p.is_file() else None) for s, p in zip(stems, labels)]
-    for folder in cfg.background if split == "train" else ():
+    for folder in (["background"] if cfg.background is None else cfg.background) if split == "train" else ():
         if (cfg.root / folder).is_dir():
             entries += [(p, None) for _, p in sorted(image_files(cfg.root / folder).items())]
+        elif cfg.background is not None and warn is not None:
+            warn(f"warning: {cfg.source or cfg.path}: background folder {cfg.root / folder} does not exist; "
+                 f"it adds nothing to training")
     return entries
 
 
@@ -76,7 +80,7 @@ class IRSTDDataset(Dataset):
         self._pools: dict[int, list[int]] = {}
         self.mosaic_until: int | None = None  # first epoch without mosaic (close_mosaic); None: mosaic throughout
         self.reader = ImageReader(channels, norm, log)
-        entries = split_entries(cfg, split)
+        entries = split_entries(cfg, split, log)
         with ThreadPoolExecutor(max_workers=4) as pool:  # OpenCV decodes without the GIL
             images = list(pool.map(lambda e: self.reader.read(e[0]), entries))
         self.paths, self.labels, self.shapes, self._cache, self.skipped = [], [], [], [], []

@@ -101,6 +101,9 @@ class InferenceMode:
             raise UserError(f"inference mode {self.kind!r} is not one of {', '.join(MODES)}")
         if not 0 <= self.overlap < 1:
             raise UserError(f"--overlap {self.overlap} must lie in [0, 1)")
+        for flag, value in (("--slice", self.tile), ("--max-size", self.max_size), ("--imgsz", self.imgsz)):
+            if value <= 0:
+                raise UserError(f"{flag} {value} must be a positive number of pixels")
 
     @classmethod
     def matching(cls, scale: str, imgsz: int) -> "InferenceMode":

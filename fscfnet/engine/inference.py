@@ -41,8 +41,8 @@ def mode_from_flags(model: InferenceModel, imgsz: int | str | None = None, slice
     """The mode of val.py's and detect.py's flags: ``--slice S`` (tiles at native scale; ``--full-frame`` adds a
     letterboxed pass at ``--imgsz``), ``--imgsz native`` (``--max-size``), ``--imgsz N`` (letterbox), or the
     model's own default when none is given."""
-    if slice_size:
-        if max_size:
+    if slice_size is not None:
+        if max_size is not None:
             raise UserError("--max-size is for --imgsz native (where larger frames are sliced); with --slice the "
                             "tile is --slice")
         size = model.imgsz if imgsz in (None, "native") else parse_imgsz(imgsz)
@@ -52,8 +52,8 @@ def mode_from_flags(model: InferenceModel, imgsz: int | str | None = None, slice
             raise UserError("--full-frame adds a whole-frame pass to --slice; give --slice S too")
         mode = resolve_mode(model, imgsz)
         if mode.kind == "native":  # native frames over max_size are sliced, with this overlap
-            mode = dataclasses.replace(mode, max_size=max_size or mode.max_size, overlap=overlap)
-        elif max_size:
+            mode = dataclasses.replace(mode, max_size=mode.max_size if max_size is None else max_size, overlap=overlap)
+        elif max_size is not None:
             raise UserError(f"--max-size is for --imgsz native; this run letterboxes ({mode.describe()})")
     model.check_mode(mode)
     return mode

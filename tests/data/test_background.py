@@ -4,6 +4,8 @@ folder of empty frames to the training split."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -51,6 +53,19 @@ def test_label_less_and_empty_label_images_and_background_folders_are_background
     for i in range(len(train)):  # background samples train like any other: an image and no targets
         img, target, _ = train[(0, i)]
         assert img.shape == (3, 64, 64) and len(target) == (1 if i < 2 else 0)
+
+
+def test_a_listed_background_folder_that_does_not_exist_is_named_in_a_warning(tmp_path):
+    """The default (the root's background/) may be absent without a word; a folder the config lists may not."""
+    cfg = _write(tmp_path, ["t0"], [], ["n0"])
+    (tmp_path / "background").rmdir()
+    lines: list[str] = []
+    IRSTDDataset(cfg, "train", 64, PLAIN, log=lines.append)
+    assert not [s for s in lines if "warning" in s]
+    listed = dataclasses.replace(cfg, background=["sky"], source="d.yaml")
+    ds = IRSTDDataset(listed, "train", 64, PLAIN, log=lines.append)
+    assert len(ds) == 2
+    assert f"warning: d.yaml: background folder {tmp_path / 'sky'} does not exist; it adds nothing to training" in lines
 
 
 @pytest.mark.parametrize("ratio,k", [(0.25, 3), (0.4, 7), (0.5, 10), (0.9, 20), (0.0, 0)])  # 0.4: 6.67 -> 7

@@ -121,7 +121,11 @@ def test_detect_errors_are_one_line(weights, tmp_path, capsys):
              (["--source", str(tmp_path / "*.png")], "the pattern matches no files"),
              (["--source", str(empty)], "no readable image or video frame (1 file(s) skipped)"),
              (["--source", str(empty), "--conf", "1.5"], "--conf 1.5 must lie in [0, 1)"),
-             (["--source", str(empty), "--imgsz", "50"], "multiple of the model stride 32")]
+             (["--source", str(empty), "--imgsz", "50"], "multiple of the model stride 32"),
+             (["--source", str(empty), "--slice", "0"], "--slice 0 must be a positive number of pixels"),
+             (["--source", str(empty), "--slice", "-320"], "--slice -320 must be a positive number of pixels"),
+             (["--source", str(empty), "--imgsz", "native", "--max-size", "-5"],
+              "--max-size -5 must be a positive number of pixels")]
     for extra, message in cases:
         assert detect.main(["--weights", str(weights), "--project", str(tmp_path / "o"), "--device", "cpu", *extra]) == 2
         err = capsys.readouterr().err.strip().splitlines()
