@@ -20,7 +20,7 @@ import pytest
 from fscfnet.cfg.data import load_data_config
 from fscfnet.data import IRSTDDataset, open_dataset, read_yolo_labels
 from fscfnet.data.prepare import main as prepare_main
-from fscfnet.data.prepare.download import download_dataset, fetch, verify_sha256
+from fscfnet.data.prepare.download import FetchError, download_dataset, fetch, verify_sha256
 from fscfnet.errors import DatasetError, UserError
 
 STEMS = [f"f{i}" for i in range(5)]
@@ -37,6 +37,8 @@ class Served:
         self.drop_after: dict[str, int] = {}  # path -> bytes sent before the connection is dropped (once)
         self.gone_after_drop = False  # the dropped file is then gone (404), as when the network goes away
         self.ignore_range = False
+        self.chunked = False  # bodies in chunked transfer encoding, without Content-Length (as GitHub sends zips)
+        self.wrong_range_once = False  # answer the next Range request with bytes from 0 under a 206
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
         self.base = ""
 
@@ -62,6 +64,14 @@ def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
                 self.send_error(404)
                 return
             start = int(m.group(1)) if (m := re.fullmatch(r"bytes=(\d+)-", rng or "")) and not state.ignore_range else 0
+            if start and state.wrong_range_once:
+                state.wrong_range_once = False
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes 0-{len(body) - 1}/{len(body)}")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             if start >= len(body) > 0:
                 self.send_response(416)
                 self.send_header("Content-Range", f"bytes */{len(body)}")
@@ -72,10 +82,19 @@ def _handler(state: Served) -> type[BaseHTTPRequestHandler]:
             if start:
                 self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
             self.send_header("Content-Type", state.types[self.path])
-            self.send_header("Content-Length", str(len(body) - start))
-            self.end_headers()
             cut = state.drop_after.pop(self.path, None)
-            self.wfile.write(body[start:] if cut is None else body[start:start + cut])
+            data = body[start:] if cut is None else body[start:start + cut]
+            if state.chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for i in range(0, len(data), 4096):
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(data[i:i + 4096]), data[i:i + 4096]))
+                if cut is None:
+                    self.wfile.write(b"0\r\n\r\n")  # a dropped connection never sends the last chunk
+            else:
+                self.send_header("Content-Length", str(len(body) - start))
+                self.end_headers()
+                self.wfile.write(data)
             self.close_connection = cut is not None
             if cut is not None and state.gone_after_drop:
                 state.files.pop(self.path)
@@ -178,6 +197,30 @@ def test_download_and_prepare_gives_a_readable_dataset(server, datasets, tmp_pat
     assert prepare_main(["--download", str(cfg)]) == 0
     _assert_readable(cfg, datasets)
     assert (datasets / "FAKE" / "img_idx" / "test_FAKE.txt").read_text().split() == SPLITS["test"]
+
+
+def test_a_chunked_download_cut_short_is_kept_and_resumed_by_the_next_run(server, tmp_path):
+    """A server that sends the archive chunked (no Content-Length) and drops the connection: once the transfer
+    counted as complete and the truncated file was renamed, refused and deleted. Now the .part stays, the error
+    says the transfer was interrupted, and the next run asks for the rest and completes it."""
+    url, body = _served_archive(server)
+    server.chunked = True
+    server.drop_after["/fake.zip"] = 8192
+    with pytest.raises(FetchError, match=r"the transfer was interrupted before the end \(kept 8192 bytes in "
+                                         r".*fake\.zip\.part; run again to resume\)"):
+        fetch(url, tmp_path / "fake.zip", attempts=1)
+    assert not (tmp_path / "fake.zip").exists() and (tmp_path / "fake.zip.part").stat().st_size == 8192
+    assert fetch(url, tmp_path / "fake.zip").read_bytes() == body
+    assert server.requests[-1] == ("/fake.zip", "bytes=8192-")
+
+
+def test_a_resumed_request_answered_with_other_bytes_starts_over(server, tmp_path):
+    """The server answers the request for the rest with the file from byte 0 (under a 206): the part is removed
+    and the same run fetches the whole file again."""
+    url, body = _served_archive(server)
+    server.drop_after["/fake.zip"], server.wrong_range_once = 5000, True
+    assert fetch(url, tmp_path / "fake.zip").read_bytes() == body
+    assert server.requests == [("/fake.zip", None), ("/fake.zip", "bytes=5000-"), ("/fake.zip", None)]
 
 
 def test_interrupted_download_is_resumed_with_range(server, datasets, tmp_path):

@@ -48,6 +48,10 @@ class FetchError(Exception):
     """One URL did not deliver its file: offline, a dead link, a web page instead of the file, cut short."""
 
 
+class StartOver(Exception):
+    """The server answered a resumed request with other bytes: the partial download was removed, fetch anew."""
+
+
 def download_dataset(data: str | Path | DataConfig, dst: Path | None = None, overwrite: bool = False,
                      log: Callable[[str], None] = print, background: Path | None = None) -> dict:
     """Download, verify, unpack and prepare dataset ``data`` (a shipped name, a YAML path or a config with a
@@ -104,6 +108,8 @@ def fetch(url: str, target: Path, desc: str = "", attempts: int = ATTEMPTS, time
     for _ in range(attempts):
         try:
             complete, received = _fetch_once(url, part, timeout, desc)
+        except StartOver:
+            continue  # the next attempt asks for the whole file
         except FetchError as e:
             raise FetchError(f"{e}{_kept(part)}") from None
         if complete:
@@ -111,7 +117,7 @@ def fetch(url: str, target: Path, desc: str = "", attempts: int = ATTEMPTS, time
             return target
         if not received:
             break
-    raise FetchError(f"the transfer stopped before the end{_kept(part)}")
+    raise FetchError(f"the transfer was interrupted before the end{_kept(part)}")
 
 
 def _kept(part: Path) -> str:
@@ -144,17 +150,18 @@ def _resume_offset(resp: http.client.HTTPResponse, offset: int, part: Path) -> i
         return 0
     start = re.match(r"bytes (\d+)-", resp.headers.get("Content-Range", ""))
     if start is None or int(start.group(1)) != offset:
-        part.unlink(missing_ok=True)
-        raise FetchError(f"the server answered a request for bytes {offset}- with other bytes; starting over")
+        part.unlink(missing_ok=True)  # the bytes kept cannot be matched to what the server sends now
+        raise StartOver(f"the server answered a request for bytes {offset}- with other bytes")
     return offset
 
 
 def _stream(resp: http.client.HTTPResponse, part: Path, start: int, desc: str) -> tuple[bool, int]:
     """Write the response body to ``part`` from byte ``start`` with a progress bar; a dropped connection keeps
-    what arrived. Complete when the body reached its Content-Length (or, without one, its end)."""
+    what arrived. Complete when the body ended cleanly and reached its Content-Length, where there is one (a
+    chunked body cut short raises IncompleteRead: not complete, whatever its length)."""
     length = resp.length  # bytes to come, per Content-Length (None when the server does not say)
     total = None if length is None else start + length
-    received = 0
+    received, ended = 0, False
     with open(part, "ab" if start else "wb") as f, tqdm(total=total, initial=start, unit="B", unit_scale=True,
                                                         unit_divisor=1024, desc=desc, disable=None) as bar:
         try:
@@ -162,9 +169,13 @@ def _stream(resp: http.client.HTTPResponse, part: Path, start: int, desc: str) -
                 f.write(chunk)
                 received += len(chunk)
                 bar.update(len(chunk))
+            ended = True
+        except http.client.IncompleteRead as e:  # a chunked read cut short carries what did arrive
+            f.write(e.partial)
+            received += len(e.partial)
         except NETWORK_ERRORS:
             pass  # cut short: resumed by the next attempt
-    return length is None or received >= length, received
+    return ended and (length is None or received >= length), received
 
 
 def _reason(e: BaseException) -> str:
