@@ -14,6 +14,11 @@ BasicIRSTD's img_idx/), BasicIRSTD's img_idx/ wins, and differing alternatives a
 ``--format coco``: SRC/images, SRC/annotations/*.json (or SRC/*.json); a JSON whose name holds "train" or
 "test" defines that split, otherwise the split files above are used.
 
+Video datasets (MOTChallenge ground truth; :mod:`.sequences`): SRC/videos/NAME.mp4 (or an image-sequence
+folder SRC/videos/NAME/), SRC/gt/NAME.txt, SRC/train.txt + test.txt of sequence names, optional SRC/videos.csv of
+per-sequence attributes; or MOT17/MOT20's SRC/train/SEQ/img1, gt/gt.txt, seqinfo.ini. ``--every K`` keeps every
+K-th training frame; test sequences keep every frame; frames.csv ties each frame to its sequence and frame number.
+
 ``--download NAME`` (a shipped dataset, or a dataset YAML with a ``download:`` section) fetches the upstream
 archive the config names, verifies it (sha256, else its image and mask counts), unpacks it beside --dst and
 converts it as above (:mod:`.download`); a partial download is resumed by the next run.
@@ -35,6 +40,8 @@ from ...utils.cli import run_cli
 from ...utils.files import write_json
 from .download import download_dataset
 from .run import LABEL_FORMATS, format_summary, prepare
+from .sequences import is_video_dataset
+from .video import prepare_video
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--overwrite", action="store_true", help="replace an existing, non-empty --dst")
     ap.add_argument("--background", type=Path, default=None, metavar="DIR",
                     help="a folder of target-free frames: copied to DST/background/, used as background in training")
+    ap.add_argument("--every", type=int, default=None, metavar="K",
+                    help="video datasets: keep every K-th frame of the training sequences (test sequences keep all)")
+    ap.add_argument("--names", nargs="+", default=None, metavar="NAME",
+                    help="video datasets: class names, ground-truth class k being the k-th (default: class1, ...)")
+    ap.add_argument("--skip-bad-rows", action="store_true",
+                    help="video datasets: skip and count bad ground-truth rows instead of stopping at the first")
     ap.add_argument("--stats-out", type=Path, default=None,
                     help="also write the printed statistics, and this command, to this JSON file")
     args = ap.parse_args(argv)
@@ -65,8 +78,17 @@ def main(argv: list[str] | None = None) -> int:
     def run() -> None:
         if args.stats_out is not None and args.stats_out.is_dir():
             raise UserError(f"--stats-out {args.stats_out}: is a folder; name a JSON file")
+        video = args.src is not None and is_video_dataset(args.src)
+        if not video and (args.every is not None or args.names or args.skip_bad_rows):
+            raise UserError(f"--every, --names and --skip-bad-rows are for video datasets; {args.src or args.download} "
+                            f"is not one (see python -m fscfnet.data.prepare --help)")
         if args.download is not None:
             summary = download_dataset(args.download, dst, args.overwrite, background=args.background)
+        elif video:
+            if args.format is not None or args.background is not None:
+                raise UserError("--format and --background are for frame datasets; a video dataset's frames without "
+                                "a ground-truth row are its background")
+            summary = prepare_video(args.src, dst, args.every or 1, args.overwrite, args.names, args.skip_bad_rows)
         else:
             summary = prepare(args.src, dst, args.format or "masks", args.overwrite, args.background)
         if args.stats_out is not None:

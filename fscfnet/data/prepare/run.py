@@ -98,6 +98,9 @@ def format_summary(s: dict) -> str:
     masks = (f"\n  images by channels: {', '.join(f'{k}: {v}' for k, v in s['images_by_channels'].items())}; "
              f"masks > {s['mask_threshold']}: {s['grey_masks']} masks hold grey values, "
              f"{s['faint_components_dropped']} grey-only components dropped" if "grey_masks" in s else "")
+    video = (f"\n  sequences: train {s['sequences']['train']}, test {s['sequences']['test']}; training frames: every "
+             f"{s['every']}, test frames: all; ground-truth rows ignored (conf 0) {s['ignored_rows']}, skipped (bad) "
+             f"{s['skipped_rows']}; frame attributes: {', '.join(s['attributes']) or '-'}" if "every" in s else "")
     return (f"{s['layout']} -> {s['dst']}\n"
             f"  images {s['images']} ({splits}), targets {s['targets']} ({split_targets}), "
             f"empty images {s['empty_images']}, background frames {s.get('background_images', 0)} (training only), "
@@ -105,4 +108,4 @@ def format_summary(s: dict) -> str:
             f"  split files: {files or '-'}\n"
             f"  target width px  p5 / p50 / p95: {pct(s['width_px_p5_p50_p95'])}\n"
             f"  target height px p5 / p50 / p95: {pct(s['height_px_p5_p50_p95'])}"
-            + masks + "".join(f"\n  warning: {w}" for w in s["warnings"]))
+            + masks + video + "".join(f"\n  warning: {w}" for w in s["warnings"]))
