@@ -73,7 +73,7 @@ def one_batch(make_demo: Callable[[int, int], Path]) -> Path:
 
 
 def untrained_checkpoint(path: Path, cfg: str = "yolov10n", data: str | Path = "demo", imgsz: int = 96,
-                         bias: float = -4.0, weight_scale: float = 1.0) -> Path:
+                         bias: float = -4.0, weight_scale: float = 1.0, names: tuple[str, ...] = ("target",)) -> Path:
     """A checkpoint of a freshly built model whose detections have distinct, ranked scores: BatchNorm statistics
     calibrated on random images (with the initial ones, activations vanish and every score ties), then the
     one-to-one class outputs set to ``weight_scale`` x their weights and ``bias``."""
@@ -81,7 +81,7 @@ def untrained_checkpoint(path: Path, cfg: str = "yolov10n", data: str | Path = "
     from fscfnet.engine.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
-    model = build_model(cfg, nc=1)
+    model = build_model(cfg, nc=len(names))
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.momentum = None  # a plain average over the calibration batches
@@ -91,7 +91,7 @@ def untrained_checkpoint(path: Path, cfg: str = "yolov10n", data: str | Path = "
         for branch in model.head.one2one.cls:
             branch[-1].weight.mul_(weight_scale)
             branch[-1].bias.fill_(bias)
-    return save_checkpoint(path, model.eval(), ["target"], train_args={"data": str(data), "imgsz": imgsz}, epoch=3,
+    return save_checkpoint(path, model.eval(), list(names), train_args={"data": str(data), "imgsz": imgsz}, epoch=3,
                            metrics={"ap50": 0.1})
 
 

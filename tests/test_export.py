@@ -6,6 +6,7 @@ import json
 import sys
 from types import ModuleType, SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -201,3 +202,34 @@ def test_scale_and_input_normalisation_survive_save_load_and_export(make_checkpo
         assert model.default_mode().kind == "native" and model.default_mode().imgsz == 96
     default = load_inference_model(make_checkpoint(tmp_path / "plain.pt", imgsz=96))
     assert (default.scale, str(default.norm), default.default_mode().describe()) == ("resize", "8bit", "letterbox 96")
+
+
+def test_several_classes_export_and_detect_with_their_names(make_checkpoint, tmp_path):
+    """A four-class model: the ONNX export predicts the same boxes and classes as the checkpoint, carries the class
+    names, and detect --save-txt names the class indices (classes.txt) and labels each drawn box with its class."""
+    pytest.importorskip("onnxruntime")
+    from fscfnet.utils.plots import box_label, draw_boxes
+
+    names = ("AIRPLANE", "BIRD", "DRONE", "HELICOPTER")
+    weights = make_checkpoint(tmp_path / "m.pt", imgsz=96, bias=0.0, names=names)
+    onnx = export(weights, "onnx", dynamic=True)
+    img = np.full((96, 128), 40, np.uint8)
+    img[30:35, 60:65] = 250
+    cv2.imwrite(str(tmp_path / "frame.png"), img)
+    labels = {}
+    for path in (weights, onnx):
+        assert load_inference_model(path).names == list(names), path
+        assert detect.main(["--weights", str(path), "--source", str(tmp_path / "frame.png"), "--save-txt",
+                            "--conf", "0.3", "--project", str(tmp_path), "--name", path.suffix[1:]]) == 0
+        out = tmp_path / path.suffix[1:]
+        assert (out / "classes.txt").read_text() == "AIRPLANE\nBIRD\nDRONE\nHELICOPTER\n"
+        labels[path.suffix] = np.loadtxt(out / "labels" / "frame.txt", ndmin=2)
+    pt, ox = labels[".pt"], labels[".onnx"]
+    assert len(pt) > 0 and pt.shape == ox.shape and set(pt[:, 0]) <= {0, 1, 2, 3}
+    assert np.array_equal(pt[:, 0], ox[:, 0]) and np.allclose(pt[:, 1:], ox[:, 1:], atol=1e-3)
+    assert box_label(3, 0.5, names) == "HELICOPTER 0.50" and box_label(0, 0.5, ("target",)) == "0.50"
+    box = np.array([[60.0, 30.0, 65.0, 35.0]])
+    rgb = np.zeros((96, 128, 3), np.uint8)
+    one, named = draw_boxes(rgb, box, np.array([3]), np.array([0.5])), draw_boxes(
+        rgb, box, np.array([3]), np.array([0.5]), names=names)
+    assert (named != one).any()  # the class name is written beside the score

@@ -17,9 +17,9 @@ from fscfnet.commands.modes import (
     norm_from_args,
 )
 from fscfnet.engine.backends import load_inference_model
-from fscfnet.engine.validator import validate_model
+from fscfnet.engine.validator import class_tables, validate_model
 from fscfnet.metrics import AP_FLOOR, DEFAULT_CONF, fa_budgets, format_table
-from fscfnet.utils.cli import add_budget_arguments, run_cli
+from fscfnet.utils.cli import add_budget_arguments, add_by_argument, run_cli
 from fscfnet.utils.device import select_device
 from fscfnet.utils.files import increment_path
 
@@ -38,6 +38,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--save-json", action="store_true", help="also write predictions.json (COCO results format)")
     ap.add_argument("--project", default="runs/val")
     ap.add_argument("--name", default="exp")
+    add_by_argument(ap)
     add_budget_arguments(ap)
     add_norm_argument(ap)
     add_mode_arguments(ap)
@@ -54,8 +55,10 @@ def run(args: argparse.Namespace) -> dict:
     budgets = fa_budgets(args.fa_per_image, args.fa_per_mpix)
     v = validate_model(model, args.data, args.split, mode, args.batch, args.workers, AP_FLOOR, save_dir,
                        args.save_json, log=lambda s: print(s, file=sys.stderr), at_conf=args.conf, fa_budgets=budgets,
-                       norm=norm)
+                       norm=norm, by=args.by)
     print(format_table(v.metrics, v.ms["total"]))
+    if tables := class_tables(v):
+        print(tables)
     print(f"speed per image: {v.ms['preprocess']:.1f} ms preprocess, {v.ms['inference']:.1f} ms inference, "
           f"{v.ms['postprocess']:.1f} ms postprocess, {mode.describe()} on {model.device} ({model.format})")
     print(f"results in {save_dir}")

@@ -23,6 +23,7 @@ from ..data.sources import Frame, Source, iter_frames
 from ..data.views import InferenceMode
 from ..errors import UserError
 from ..utils.cli import check_conf
+from ..utils.files import atomic_write_text
 from ..utils.timing import StageTimer
 from .backends import InferenceModel
 from .inference import Inferencer, resolve_mode
@@ -149,7 +150,8 @@ def run_detect(model: InferenceModel, source: Source, save_dir: Path, mode: Infe
                recursive: bool = False, save_crop: bool = False, log: Callable[[str], None] = print,
                norm: InputNorm | None = None) -> PredictStats:
     """Run ``model`` over ``source`` in ``mode`` (see :class:`Predictor`); write annotated images (with zoomed
-    insets of the detections) and videos (``save``), YOLO labels (``save_txt``) and each detection's crop
+    insets of the detections) and videos (``save``), YOLO labels (``save_txt``, with ``classes.txt`` naming the
+    class indices) and each detection's crop
     (``save_crop``: ``crops/<name>_<k>_x<x1>_y<y1>.png``) into ``save_dir``; log the mode, one line per image, the
     skipped files and the speed. Raises when nothing was readable.
 
@@ -163,6 +165,8 @@ def run_detect(model: InferenceModel, source: Source, save_dir: Path, mode: Infe
         f"{model.scale}), conf {conf}")
     videos, names = VideoSink(save_dir), OutputNames()
     name = PurePosixPath()
+    if save_txt:  # the class index of each label line, named (beside labels/, where no label file can collide)
+        atomic_write_text(save_dir / "classes.txt", "".join(f"{n}\n" for n in model.names))
     try:
         for r in predictor(source, recursive):
             h, w = r.orig_shape

@@ -53,8 +53,8 @@ class Result:
         if insets is None:
             insets = max(img.shape[:2]) >= INSET_MIN_SIDE
         if insets and len(self):
-            return draw_detections(img, self.boxes, self.classes, self.scores)
-        return draw_boxes(img, self.boxes, self.classes, self.scores if scores else None)
+            return draw_detections(img, self.boxes, self.classes, self.scores, names=self.names)
+        return draw_boxes(img, self.boxes, self.classes, self.scores if scores else None, names=self.names)
 
     def _rgb(self, image: np.ndarray | None = None) -> np.ndarray:
         img = self.image if image is None else image

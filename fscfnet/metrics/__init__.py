@@ -10,11 +10,12 @@ from .detection import (
                         Metrics,
                         OperatingPoint,
                         budget_point,
+                        class_agnostic,
                         evaluate,
                         format_table,
                         operating_point,
                         pdfa_curve,
 )
 
-__all__ = ["AP_FLOOR", "DEFAULT_CONF", "DEFINITIONS", "PDFA_THRESHOLDS", "FaBudget", "Metrics", "OperatingPoint", "budget_point", "evaluate", "fa_budgets",
+__all__ = ["AP_FLOOR", "DEFAULT_CONF", "DEFINITIONS", "PDFA_THRESHOLDS", "FaBudget", "Metrics", "OperatingPoint", "budget_point", "class_agnostic", "evaluate", "fa_budgets",
            "format_table", "operating_point", "pdfa_curve"]

@@ -4,7 +4,8 @@
 
 ``predictions.json``: a list of {"image_id": "<image stem>", "category_id": <class index>,
 "bbox": [x, y, w, h], "score": s} in original-image pixels. Prints the same table as val.py and writes the
-same metrics.json keys (ms_per_image is null), ``at_conf`` included. Every prediction in the file is scored
+same metrics.json keys (ms_per_image is null; no inference mode), ``at_conf``, the per-class rows and the
+confusion matrix included, and the same ``--by`` breakdowns. Every prediction in the file is scored
 (val.py writes those scoring at least 0.001).
 """
 
@@ -20,10 +21,12 @@ import numpy as np
 
 from ..data import open_dataset
 from ..data.dataset import IRSTDDataset, original_targets
+from ..engine.validator import Validation, class_tables, score
 from ..errors import UserError
-from ..utils.cli import add_budget_arguments, check_conf, run_cli
+from ..utils.cli import add_budget_arguments, add_by_argument, check_conf, run_cli
 from ..utils.files import write_json
-from . import DEFAULT_CONF, budget_point, evaluate, fa_budgets, format_table
+from . import DEFAULT_CONF, evaluate, fa_budgets, format_table
+from .groups import frame_attributes
 
 
 def read_predictions(path: Path, stems: list[str], nc: int) -> list[np.ndarray]:
@@ -67,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--conf", type=float, default=DEFAULT_CONF, help="operating point reported besides the "
                     f"F1-maximising one (metrics.json at_conf; default {DEFAULT_CONF}, as val.py)")
     ap.add_argument("--out", type=Path, default=None, help="write metrics.json here")
+    add_by_argument(ap)
     add_budget_arguments(ap)
     args = ap.parse_args(argv)
 
@@ -76,13 +80,15 @@ def main(argv: list[str] | None = None) -> int:
         cfg = open_dataset(args.data)
         ds = IRSTDDataset(cfg, args.split, imgsz=32, log=lambda s: print(s, file=sys.stderr))
         preds = read_predictions(args.pred, [Path(p).stem for p in ds.paths], cfg.nc)
-        m = evaluate(preds, original_targets(ds), [tuple(s) for s in ds.shapes], conf=args.conf)
-        m.at_budgets = [(b, budget_point(m.curves, b)) for b in budgets]
+        targets, sizes = original_targets(ds), [tuple(s) for s in ds.shapes]
+        v = Validation(evaluate(preds, targets, sizes), preds, [Path(p).stem for p in ds.paths], {}, None,
+                       targets=targets, sizes=sizes, names=list(cfg.names))
+        score(v, cfg.nc, args.conf, budgets, frame_attributes(cfg.root) if args.by else None, args.by)
         if args.out:
-            d = m.as_dict()
-            at_conf = d.pop("at_conf")
-            write_json(args.out, {**d, "ms_per_image": None, "at_conf": at_conf})
-        print(format_table(m))
+            write_json(args.out, v.metrics_dict())
+        print(format_table(v.metrics))
+        if tables := class_tables(v):
+            print(tables)
 
     return run_cli(run)
 

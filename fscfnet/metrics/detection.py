@@ -253,11 +253,13 @@ class Metrics:
     curves: Curves | None = field(default=None, repr=False)
     at_conf: OperatingPoint | None = None
     at_budgets: list[tuple[FaBudget, OperatingPoint]] = field(default_factory=list)
+    per_class: list[dict] = field(default_factory=list)  # per class with targets: class, targets, P, R, AP50, AP50:95
 
     def as_dict(self) -> dict:
         """``metrics.json``'s keys (docs/design.md §7), NaN as ``None``; plus ``at_conf`` when an operating point was asked."""
         d = _nan_to_none({f.name: getattr(self, f.name) for f in fields(self)
-                          if f.name not in ("curves", "at_conf", "at_budgets")})
+                          if f.name not in ("curves", "at_conf", "at_budgets", "per_class")})
+        d["per_class"] = [_nan_to_none(c) for c in self.per_class]
         if self.at_conf is not None:
             d["at_conf"] = self.at_conf.as_dict()
         if self.at_budgets:
@@ -313,8 +315,30 @@ def evaluate(preds: list[np.ndarray], targets: list[np.ndarray], sizes: list[tup
     hits = kept[:, 13].astype(bool)
     pixels = max(total_pixels, 1.0)
     pd_c = float(hits.sum()) / n_targets if n_targets else float("nan")
+    per_class = [_class_row(int(c), kept[kept[:, 1] == c], int((all_targets[:, 0] == c).sum()), ap)
+                 for c, ap in zip(classes, aps)]
     return Metrics(p, r, f, ap50, ap50_95, r, float(false_area) / pixels, pd_c, float(kept[~hits, 14].sum()) / pixels,
-                   best_conf, n_images, n_targets, curves, None if conf is None else operating_point(curves, conf))
+                   best_conf, n_images, n_targets, curves, None if conf is None else operating_point(curves, conf),
+                   per_class=per_class)
+
+
+def _class_row(c: int, kept: np.ndarray, targets: int, ap: np.ndarray) -> dict:
+    """One class's P and R at the split's F1-maximising threshold (``kept``: its rows at or above it) and APs."""
+    tp = int(kept[:, 3].sum())
+    return {"class": c, "targets": targets, "precision": tp / len(kept) if len(kept) else float("nan"),
+            "recall": tp / targets, "ap50": float(ap[0]), "ap50_95": float(ap.mean())}
+
+
+def class_agnostic(rows: list[np.ndarray], column: int) -> list[np.ndarray]:
+    """Copies of per-image prediction (class in ``column`` 5) or target (column 0) arrays with every class 0: a
+    target found under another class counts as found."""
+    out = []
+    for r in rows:
+        r = np.array(r, np.float64, copy=True)
+        if len(r):
+            r[:, column] = 0
+        out.append(r)
+    return out
 
 
 def format_table(m: Metrics, ms_per_image: float | None = None) -> str:

@@ -15,6 +15,13 @@ EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # as a shell reports a process ended by Ctrl-C
 
 
+def add_by_argument(ap: argparse.ArgumentParser) -> None:
+    """``--by ATTR ...``: break the metrics down by columns of the dataset's frames.csv."""
+    ap.add_argument("--by", nargs="+", default=[], metavar="ATTR",
+                    help="also break the metrics down by these columns of the dataset's frames.csv (a video dataset's "
+                         "sequence, distance_bin, ...): a row per value, Pd and FA/img at --conf and each budget")
+
+
 def add_budget_arguments(ap: argparse.ArgumentParser) -> None:
     """``--fa-per-image`` and ``--fa-per-mpix``, the false-alarm budgets of val.py and ``python -m fscfnet.metrics``
     (:func:`fscfnet.metrics.fa_budgets` turns them into budgets)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -48,17 +49,23 @@ def plot_label_stats(sizes_px: np.ndarray, centres: np.ndarray, path: Path, titl
     return save_figure(fig, path)
 
 
+def box_label(c: int, score: float | None, names: Sequence[str] | None) -> str:
+    """A drawn box's text: its score, preceded by its class name when there are several classes."""
+    name = (names[c] if c < len(names) else str(c)) if names is not None and len(names) > 1 else ""
+    return " ".join(v for v in (name, "" if score is None else f"{score:.2f}") if v)
+
+
 def draw_boxes(img: np.ndarray, boxes: np.ndarray, classes: np.ndarray, scores: np.ndarray | None = None,
-               margin: int = 2) -> np.ndarray:
+               margin: int = 2, names: Sequence[str] | None = None) -> np.ndarray:
     """RGB uint8 ``(H, W, 3)`` with each xyxy pixel box drawn ``margin`` px outside the target (tiny targets stay
-    visible), and its score when given."""
+    visible), and its score when given (with ``names`` of several classes, its class name too)."""
     out = np.ascontiguousarray(img.copy())
     for j, (b, c) in enumerate(zip(boxes, classes)):
         x1, y1, x2, y2 = (int(round(v)) for v in b)
         colour = BOX_COLOURS[int(c) % len(BOX_COLOURS)]
         cv2.rectangle(out, (x1 - margin, y1 - margin), (x2 + margin - 1, y2 + margin - 1), colour, 1)
-        if scores is not None:
-            cv2.putText(out, f"{scores[j]:.2f}", (x1 - margin, max(y1 - margin - 2, 8)), cv2.FONT_HERSHEY_SIMPLEX,
+        if text := box_label(int(c), None if scores is None else scores[j], names):
+            cv2.putText(out, text, (x1 - margin, max(y1 - margin - 2, 8)), cv2.FONT_HERSHEY_SIMPLEX,
                         0.3, colour, 1, cv2.LINE_AA)
     return out
 
@@ -69,10 +76,12 @@ def text_scale(h: int, w: int) -> float:
 
 
 def draw_detections(img: np.ndarray, boxes: np.ndarray, classes: np.ndarray, scores: np.ndarray,
-                    zoom: int = 4, context: int = 16, max_insets: int = 8) -> np.ndarray:
+                    zoom: int = 4, context: int = 16, max_insets: int = 8,
+                    names: Sequence[str] | None = None) -> np.ndarray:
     """The frame with every box drawn, and beside it a strip of zoomed insets of the highest-scoring detections
     (at most ``max_insets``, numbered on the frame): the box and ``context`` px around it, ``zoom`` x larger
-    with nearest-neighbour pixels, labelled with its number and score, so 3-px targets on a large frame can be
+    with nearest-neighbour pixels, labelled with its number and score (and class name, with ``names`` of several
+    classes), so 3-px targets on a large frame can be
     checked without an image viewer. RGB uint8 ``(H, W + strip, 3)``."""
     h, w = img.shape[:2]
     fs, order = text_scale(h, w), np.argsort(-scores, kind="stable")[:max_insets]
@@ -95,7 +104,7 @@ def draw_detections(img: np.ndarray, boxes: np.ndarray, classes: np.ndarray, sco
         y0, x0 = 4 + r * (side + 8), 4 + c * (side + 8)
         strip[y0:y0 + side, x0:x0 + side] = inset
         cv2.rectangle(strip, (x0 - 1, y0 - 1), (x0 + side, y0 + side), colour, 1)
-        cv2.putText(strip, f"{k + 1}: {scores[j]:.2f}", (x0 + 3, y0 + int(14 * max(fs, 0.5))),
+        cv2.putText(strip, f"{k + 1}: {box_label(int(classes[j]), scores[j], names)}", (x0 + 3, y0 + int(14 * max(fs, 0.5))),
                     cv2.FONT_HERSHEY_SIMPLEX, max(fs, 0.5), (255, 255, 0), 1, cv2.LINE_AA)
     return np.concatenate([out, strip], 1) if strip.shape[1] else out
 
@@ -196,5 +205,25 @@ def plot_pdfa_curve(curve: dict, marks: list[tuple[str, dict]], path: Path) -> P
         right.set_yscale("log")
     right.set(xlim=(0, 1), xlabel="confidence threshold", ylabel="false alarms per image",
               title=f"False alarms ({curve['images']} images, {curve['megapixels']:.3g} Mpix)")
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def plot_confusion_matrix(matrix: np.ndarray, names: list[str], conf: float, path: Path) -> Path:
+    """The counts of :func:`fscfnet.metrics.confusion.confusion_matrix`, and each true class's column as shares."""
+    labels = [*names, "background"]
+    fig = Figure(figsize=(5 + 0.6 * len(labels), 4 + 0.5 * len(labels)))
+    ax = fig.subplots()
+    share = matrix / np.maximum(matrix.sum(0, keepdims=True), 1)
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for (i, j), n in np.ndenumerate(matrix):
+        if n:
+            ax.text(j, i, f"{n}\n{share[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                    color="white" if share[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("true class")
+    ax.set_ylabel("predicted class")
+    ax.set_title(f"confusion at conf {conf:g}, IoU 0.5 (count; share of the true class)")
     fig.tight_layout()
     return save_figure(fig, path)

@@ -78,8 +78,10 @@ def test_val_is_deterministic_and_metrics_cli_reproduces_it(tmp_path, checkpoint
     first, second = json.loads((tmp_path / "v" / "metrics.json").read_text()), json.loads(
         (tmp_path / "v2" / "metrics.json").read_text())
     keys = {"precision", "recall", "f1", "ap50", "ap50_95", "pd", "fa", "pd_c", "fa_c", "conf_threshold", "images",
-            "targets", "ms_per_image", "mode", "input_norm", "at_conf"}
+            "targets", "ms_per_image", "mode", "input_norm", "at_conf", "per_class", "confusion_matrix"}
     assert set(first) == keys and first["at_conf"]["conf"] == 0.25  # the default --conf
+    (row,) = first["per_class"]  # one class: its row is the whole split's
+    assert row["name"] == "target" and all(row[k] == first[k] for k in ("ap50", "ap50_95", "precision", "recall"))
     assert first["mode"]["mode"] == "letterbox" and first["mode"]["imgsz"] == 96  # the training size's letterbox
     first.pop("ms_per_image"), second.pop("ms_per_image")
     assert first == second and first["targets"] > 0 and first["fa"] > 0
@@ -92,7 +94,9 @@ def test_val_is_deterministic_and_metrics_cli_reproduces_it(tmp_path, checkpoint
     assert _val(tmp_path, checkpoint, "--conf", "0.5") == 0
     third = json.loads((tmp_path / "v3" / "metrics.json").read_text())
     third.pop("ms_per_image")
-    assert third.pop("at_conf")["conf"] == 0.5 and {k: v for k, v in first.items() if k != "at_conf"} == third
+    assert third.pop("confusion_matrix") != first["confusion_matrix"]  # counted at --conf: fewer false alarms
+    assert third.pop("at_conf")["conf"] == 0.5
+    assert {k: v for k, v in first.items() if k not in ("at_conf", "confusion_matrix")} == third
     assert metrics_main(["--data", str(demo_yaml), "--pred", str(tmp_path / "v" / "predictions.json"),
                          "--out", str(tmp_path / "m.json")]) == 0
     again = json.loads((tmp_path / "m.json").read_text())
@@ -251,3 +255,45 @@ def test_fa_budget_gives_the_lowest_threshold_whose_measured_rate_is_within_it(m
     assert json.loads((tmp_path / "m.json").read_text())["at_fa_budgets"] == points
     assert metrics_main(["--data", str(cfg), "--pred", str(tmp_path / "v" / "predictions.json"),
                          "--fa-per-image", "-1"]) != 0
+
+
+def test_val_on_several_classes_reports_each_class_any_class_the_confusion_and_a_breakdown(make_checkpoint, tmp_path,
+                                                                                        capsys):
+    """A two-class dataset with frames.csv: metrics.json holds a row per class with its name, the class-agnostic
+    metrics, the confusion matrix (background row and column; its counts add up to the split's targets and
+    detections) and a row per sequence; a one-class dataset holds none of the class-level extras."""
+    import cv2
+
+    root = tmp_path / "two"
+    for sub in ("images", "labels", "img_idx"):
+        (root / sub).mkdir(parents=True)
+    stems = [f"s{k // 3}_{k}" for k in range(6)]
+    for k, stem in enumerate(stems):
+        img = np.full((64, 80), 30, np.uint8)
+        img[20:26, 10 + 8 * k:16 + 8 * k] = 240
+        cv2.imwrite(str(root / "images" / f"{stem}.png"), img)
+        (root / "labels" / f"{stem}.txt").write_text(f"{k % 2} {(13 + 8 * k) / 80:.6f} {23 / 64:.6f} 0.075 0.09375\n")
+    (root / "img_idx" / "test.txt").write_text("\n".join(stems) + "\n")
+    (root / "frames.csv").write_text("image,sequence\n" + "".join(f"{s},{s.split('_')[0]}\n" for s in stems))
+    data = tmp_path / "two.yaml"
+    data.write_text(f"path: {root}\ntrain: img_idx/test.txt\ntest: img_idx/test.txt\nnames: [drone, bird]\n")
+    weights = make_checkpoint(tmp_path / "w.pt", data=data, imgsz=64, bias=0.0, names=("drone", "bird"))
+    assert val.main(["--weights", str(weights), "--workers", "0", "--project", str(tmp_path), "--name", "v",
+                     "--by", "sequence", "--conf", "0.01", "--fa-per-image", "5", "--save-json"]) == 0
+    out = capsys.readouterr().out
+    assert "per class" in out and "any class" in out and "by sequence" in out
+    m = json.loads((tmp_path / "v" / "metrics.json").read_text())
+    assert [(r["name"], r["targets"]) for r in m["per_class"]] == [("drone", 3), ("bird", 3)]
+    assert m["class_agnostic"]["targets"] == 6 and "per_class" in m["class_agnostic"]
+    counts = np.array(m["confusion_matrix"]["counts"])
+    assert counts.shape == (3, 3) and m["confusion_matrix"]["names"] == ["drone", "bird", "background"]
+    assert counts[:, :2].sum() == 6 and counts[:2].sum() == m["at_conf"]["detections"]
+    assert [r["sequence"] for r in m["by"]["sequence"]] == ["s0", "s1"]
+    assert [r["images"] for r in m["by"]["sequence"]] == [3, 3]
+    assert (tmp_path / "v" / "confusion_matrix.png").is_file()
+    # the same scoring from the predictions file: every class-level result again
+    assert metrics_main(["--data", str(data), "--pred", str(tmp_path / "v" / "predictions.json"), "--by", "sequence",
+                         "--conf", "0.01", "--fa-per-image", "5", "--out", str(tmp_path / "m.json")]) == 0
+    again = json.loads((tmp_path / "m.json").read_text())
+    assert again.pop("ms_per_image") is None
+    assert again == {k: v for k, v in m.items() if k not in ("mode", "input_norm", "ms_per_image")}

@@ -48,7 +48,8 @@ def _random_split(rng, n_images, nc):
     return preds, targets, sizes
 
 
-def _pycocotools_ap(preds, targets, sizes, nc):
+def _coco_eval(preds, targets, sizes, nc):
+    """pycocotools' COCOeval of the split, evaluated and accumulated (up to 100 detections per image)."""
     images = [{"id": i, "height": h, "width": w} for i, (h, w) in enumerate(sizes)]
     anns = [{"id": k + 1, "image_id": i, "category_id": int(c), "bbox": [x1, y1, x2 - x1, y2 - y1],
              "area": (x2 - x1) * (y2 - y1), "iscrowd": 0}
@@ -64,6 +65,12 @@ def _pycocotools_ap(preds, targets, sizes, nc):
         ev.params.maxDets = [1, 10, 100]  # >= the per-image prediction count (at most 11 here)
         ev.evaluate()
         ev.accumulate()
+    return ev
+
+
+def _pycocotools_ap(preds, targets, sizes, nc):
+    ev = _coco_eval(preds, targets, sizes, nc)
+    with contextlib.redirect_stdout(io.StringIO()):
         ev.summarize()
     return ev.stats[1], ev.stats[0]
 
