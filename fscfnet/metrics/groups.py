@@ -52,12 +52,14 @@ def breakdown(preds: list[np.ndarray], targets: list[np.ndarray], sizes: list[tu
 
 
 def format_rows(rows: list[dict]) -> str:
-    """``rows`` as an aligned text table (numbers to 3 decimals, ``-`` where undefined)."""
+    """``rows`` as an aligned text table (numbers to 3 decimals, ``-`` where undefined: NaN or None)."""
     if not rows:
         return ""
     cols = list(rows[0])
 
     def cell(v: object) -> str:
+        if v is None:
+            return "-"
         if isinstance(v, float):
             return "-" if np.isnan(v) else f"{v:.3f}"
         return str(v)

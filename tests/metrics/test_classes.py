@@ -3,7 +3,6 @@ matrix of a hand-made case, and metrics broken down by a frame attribute."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
