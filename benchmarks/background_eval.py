@@ -102,18 +102,28 @@ def markdown(results: dict) -> str:
     return "\n".join(rows)
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_model_arguments(ap: argparse.ArgumentParser) -> None:
+    """The models to score (this project's and Ultralytics') and the results file (shared with video_eval.py)."""
     ap.add_argument("--models", nargs="*", default=[], help="NAME=WEIGHTS of this project")
     ap.add_argument("--ultralytics", nargs="*", default=[], help="NAME=WEIGHTS of Ultralytics")
     ap.add_argument("--ultralytics-python", default=None)
     ap.add_argument("--ultralytics-imgsz", type=int, default=320)
-    ap.add_argument("--targets", default="IRSTD-1K")
-    ap.add_argument("--background", required=True, help="the background test set's YAML")
     ap.add_argument("--out", type=Path, required=True)
+
+
+def parse_model_arguments(ap: argparse.ArgumentParser) -> argparse.Namespace:
     args = ap.parse_args()
     if args.ultralytics and not args.ultralytics_python:
         ap.error("--ultralytics needs --ultralytics-python (the python of a venv with ultralytics)")
+    return args
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_model_arguments(ap)
+    ap.add_argument("--targets", default="IRSTD-1K")
+    ap.add_argument("--background", required=True, help="the background test set's YAML")
+    args = parse_model_arguments(ap)
     report = json.loads(args.out.read_text()) if args.out.is_file() else {}
     report.update({"what": __doc__.split("\n")[0], "command": shlex.join([sys.executable, *sys.argv]),
                    "targets": args.targets, "background": args.background, "provenance": provenance("cpu")})

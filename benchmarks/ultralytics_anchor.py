@@ -49,7 +49,7 @@ def write_data(data: str, background: Path | None, count: int, seed: int, out: P
     return yaml_path
 
 
-def train(folder: Path, epochs: int, imgsz: int, batch: int, workers: int) -> None:
+def train(folder: Path, epochs: int, imgsz: int, batch: int, workers: int, close_mosaic: int = 10) -> None:
     """Train, or resume an interrupted run; a finished one (``ul/done``) is left alone."""
     import torch
     from ultralytics import YOLO
@@ -71,27 +71,32 @@ def train(folder: Path, epochs: int, imgsz: int, batch: int, workers: int) -> No
         return
     YOLO("yolov10n.yaml").train(data=str(folder / "data.yaml"), epochs=epochs, imgsz=imgsz, batch=batch,
                                 workers=workers, device="cpu", project=str(folder.resolve()), name="ul",
-                                exist_ok=True, seed=0, amp=False, val=False, plots=False)
+                                exist_ok=True, seed=0, amp=False, val=False, plots=False, close_mosaic=close_mosaic)
     done.write_text("finished\n")
 
 
 def predict(weights: str, images: Path, imgsz: int, out: Path) -> None:
-    """Every detection scoring at least 0.001 (up to 300 per image, as val.py keeps) in COCO results form."""
+    """Every detection scoring at least 0.001 (up to 300 per image, as val.py keeps) in COCO results form, and
+    Ultralytics' mean time per image (preprocess + inference + postprocess) in ``speed.json`` beside it."""
     from ultralytics import YOLO
 
     model = YOLO(weights)
     paths = [line.strip() for line in images.read_text().splitlines() if line.strip()]
-    rows = []
+    rows, ms = [], []
     # The list file as the source: Ultralytics then reads one image per step with OpenCV, as in training (a Python
     # list of paths would go through the network as one batch of every image).
     for r in model.predict(str(images), imgsz=imgsz, conf=0.001, max_det=300, device="cpu", stream=True,
                            verbose=False):
+        ms.append(sum(r.speed.values()))  # preprocess + inference + postprocess, ms
         for (x1, y1, x2, y2), score, cls in zip(r.boxes.xyxy.tolist(), r.boxes.conf.tolist(), r.boxes.cls.tolist()):
             rows.append({"image_id": Path(r.path).stem, "category_id": int(cls), "bbox": [x1, y1, x2 - x1, y2 - y1],
                          "score": score})
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(rows))
     tmp.replace(out)
+    # Ultralytics' own per-image timings, beside the detections (read by video_eval.py)
+    out.with_name("speed.json").write_text(json.dumps({"ms_per_image": sum(ms) / max(len(ms), 1),
+                                                       "images": len(ms)}))
     print(f"{len(rows)} detections on {len(paths)} images in {out}")
 
 
@@ -110,6 +115,7 @@ def main() -> int:
     t.add_argument("--imgsz", type=int, default=320)
     t.add_argument("--batch", type=int, default=16)
     t.add_argument("--workers", type=int, default=2)
+    t.add_argument("--close-mosaic", type=int, default=10, help="mosaic off for the last N epochs (default 10, as both)")
     p = sub.add_parser("predict")
     p.add_argument("weights")
     p.add_argument("--images", type=Path, required=True, help="a text file of image paths")
@@ -119,7 +125,7 @@ def main() -> int:
     if args.cmd == "data":
         print(write_data(args.data, args.background, args.background_count, args.seed, args.out))
     elif args.cmd == "train":
-        train(args.folder, args.epochs, args.imgsz, args.batch, args.workers)
+        train(args.folder, args.epochs, args.imgsz, args.batch, args.workers, args.close_mosaic)
     else:
         predict(args.weights, args.images, args.imgsz, args.out)
     return 0
