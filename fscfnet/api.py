@@ -34,6 +34,8 @@ from .engine.validator import validate_model
 from .errors import UserError
 from .metrics import fa_budgets
 from .nn import build_model
+from .track import TrackerConfig
+from .engine.tracking import run_track
 from .utils.device import select_device
 from .utils.files import increment_path
 
@@ -130,6 +132,18 @@ class FSCFNet:
         save_dir = increment_path(Path(project) / name)
         run_detect(self.model, source, save_dir, self.mode(imgsz, **mode), conf, batch, True, save_txt, save_conf,
                    recursive, save_crop, norm=InputNorm.parse(norm) if norm else None)
+        return save_dir
+
+    def track(self, source: Source, imgsz: int | str | None = None, project: str | Path = "runs/track",
+              name: str = "exp", save_video: bool = True, recursive: bool = False, norm: str | None = None,
+              reconnects: int = 3, tracker: TrackerConfig | dict | None = None, **mode: object) -> Path:
+        """What ``fscfnet track`` does: detect and track each video, image sequence or live stream of ``source``;
+        MOTChallenge results, ended tracks and annotated videos in a new run directory, returned. ``tracker``: a
+        :class:`~fscfnet.track.TrackerConfig` or its fields as a dict (``high``, ``low``, ``confirm_hits``, ...)."""
+        config = tracker if isinstance(tracker, TrackerConfig) else TrackerConfig.from_dict(tracker or {})
+        save_dir = increment_path(Path(project) / name)
+        run_track(self.model, source, save_dir, self.mode(imgsz, **mode), config, save_video, recursive,
+                  InputNorm.parse(norm) if norm else None, reconnects)
         return save_dir
 
     def export(self, format: str = "onnx", imgsz: int | None = None, dynamic: bool = False,

@@ -3,6 +3,7 @@
     fscfnet train --data demo --epochs 1 --imgsz 160      fscfnet val --weights best.pt
     fscfnet detect --weights best.pt --source frames/     fscfnet export --weights best.pt --format onnx
     fscfnet bench --model fscfnet --imgsz 640             fscfnet experiments --models yolov10n fscfnet ...
+    fscfnet track --weights best.pt --source clip.mp4
     fscfnet prepare path/to/NUAA-SIRST                    (datasets root: $FSCFNET_DATASETS, else ./datasets)
 
 ``fscfnet SUBCOMMAND --help`` lists each one's options. In a checkout, ``python train.py`` etc. are the same.
@@ -19,6 +20,7 @@ SUBCOMMANDS = {
     "train": ("fscfnet.commands.train", "train a model"),
     "val": ("fscfnet.commands.val", "validate a checkpoint or export on a dataset split"),
     "detect": ("fscfnet.commands.detect", "detect targets in images, folders, globs, lists or videos"),
+    "track": ("fscfnet.commands.track", "detect and track targets over videos, image sequences and live streams"),
     "export": ("fscfnet.export", "export a checkpoint to ONNX or TorchScript"),
     "bench": ("fscfnet.bench", "parameters, GFLOPs and latency"),
     "experiments": ("fscfnet.experiments", "resumable (dataset x model x seed) experiment runner"),

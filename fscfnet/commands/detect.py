@@ -4,6 +4,7 @@
     python detect.py --weights best.onnx --source "frames/*.png" --imgsz 640
     python detect.py --weights best.pt --source big_frames/ --slice 640 --batch 8 --save-crop   # large frames
     python detect.py --weights best.pt --source clip.mp4          # writes runs/detect/exp/clip.mp4
+    python detect.py --weights best.pt --source clip.mp4 --track  # tracks as fscfnet track does
 
 Outputs keep each file's path relative to its source: with --recursive, src/a/x.png and src/b/x.png become
 runs/detect/exp/a/x.png and b/x.png (labels/a/x.txt, labels/b/x.txt); a name already taken by an earlier source
@@ -23,6 +24,8 @@ from fscfnet.commands.modes import (
     mode_from_args,
     norm_from_args,
 )
+from fscfnet.commands import track as track_cmd
+from fscfnet.commands.track import add_tracker_arguments
 from fscfnet.engine.backends import load_inference_model
 from fscfnet.engine.predictor import run_detect
 from fscfnet.utils.cli import check_conf, run_cli
@@ -46,6 +49,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--save-crop", action="store_true",
                     help="write each detection's pixels to crops/<path>_<k>_x<x1>_y<y1>.png")
     ap.add_argument("--nosave", action="store_true", help="do not write annotated images or videos")
+    ap.add_argument("--track", action="store_true",
+                    help="track targets over each video or image sequence instead, as fscfnet track does (--conf "
+                         "starts tracks; the tracker's options below)")
+    add_tracker_arguments(ap)
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda, or a CUDA index such as 0 or cuda:1")
     ap.add_argument("--project", default="runs/detect")
     ap.add_argument("--name", default="exp")
@@ -55,6 +62,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> Path:
+    if args.track:
+        return track_cmd.run(args)
     model = load_inference_model(Path(args.weights), select_device(args.device))
     mode = mode_from_args(model, args)
     check_conf(args.conf)

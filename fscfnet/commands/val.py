@@ -16,9 +16,12 @@ from fscfnet.commands.modes import (
     mode_from_args,
     norm_from_args,
 )
+from fscfnet.commands.track import add_tracker_arguments, tracker_config
 from fscfnet.engine.backends import load_inference_model
-from fscfnet.engine.validator import class_tables, validate_model
+from fscfnet.engine.validator import validate_model
 from fscfnet.metrics import AP_FLOOR, DEFAULT_CONF, fa_budgets, format_table
+from fscfnet.track.evaluate import format_tracking
+from fscfnet.track.metrics import CENTRE_PX
 from fscfnet.utils.cli import add_budget_arguments, add_by_argument, run_cli
 from fscfnet.utils.device import select_device
 from fscfnet.utils.files import increment_path
@@ -39,6 +42,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--project", default="runs/val")
     ap.add_argument("--name", default="exp")
     add_by_argument(ap)
+    ap.add_argument("--track", action="store_true",
+                    help="video datasets: also track each test sequence's detections (tracks start at --conf) and "
+                         "report HOTA, MOTA, IDF1, Pd and false alarms of detections against confirmed tracks, and "
+                         "the delay to confirmation")
+    ap.add_argument("--track-dist", type=float, default=CENTRE_PX, metavar="PX",
+                    help=f"with --track: centres within PX match for the centre-distance metrics (default {CENTRE_PX:g})")
+    add_tracker_arguments(ap, live=False)
     add_budget_arguments(ap)
     add_norm_argument(ap)
     add_mode_arguments(ap)
@@ -55,10 +65,13 @@ def run(args: argparse.Namespace) -> dict:
     budgets = fa_budgets(args.fa_per_image, args.fa_per_mpix)
     v = validate_model(model, args.data, args.split, mode, args.batch, args.workers, AP_FLOOR, save_dir,
                        args.save_json, log=lambda s: print(s, file=sys.stderr), at_conf=args.conf, fa_budgets=budgets,
-                       norm=norm, by=args.by)
+                       norm=norm, by=args.by, track=tracker_config(args, args.conf) if args.track else None,
+                       track_dist=args.track_dist)
     print(format_table(v.metrics, v.ms["total"]))
-    if tables := class_tables(v):
+    if tables := v.tables():
         print(tables)
+    if v.tracking is not None:
+        print(format_tracking(v.tracking))
     print(f"speed per image: {v.ms['preprocess']:.1f} ms preprocess, {v.ms['inference']:.1f} ms inference, "
           f"{v.ms['postprocess']:.1f} ms postprocess, {mode.describe()} on {model.device} ({model.format})")
     print(f"results in {save_dir}")

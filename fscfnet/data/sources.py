@@ -1,7 +1,8 @@
 """Inference sources, read lazily so memory stays flat on large folders and long videos.
 
 A source is an image file, a folder (``recursive`` for subfolders), a glob pattern, a video file, a list file
-(``.txt``: one path per line, relative to the list), a sequence of those, or in-memory arrays. Iterating gives one
+(``.txt``: one path per line, relative to the list), a live source (a webcam index such as ``0``, or a stream URL:
+``rtsp://``, ``rtmp://``, ``http://``, ``https://``), a sequence of those, or in-memory arrays. Iterating gives one
 :class:`Frame` per image or video frame; a file that cannot be decoded gives a Frame whose ``image`` is None and
 whose ``error`` says why, so callers report it and go on. Each Frame also carries ``rel``, the file's path relative
 to its source root (inside a folder, below a glob's fixed folders, as a list names it), under which outputs are
@@ -12,9 +13,12 @@ from __future__ import annotations
 
 import glob
 import os
+import queue
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Iterator, Sequence, Union
+from typing import Callable, Iterator, Sequence, TypeVar, Union
 
 import cv2
 import numpy as np
@@ -24,6 +28,7 @@ from .images import IMAGE_SUFFIXES, ImageReader
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm"}
 LIST_SUFFIXES = {".txt"}
+STREAM_SCHEMES = ("rtsp://", "rtmp://", "http://", "https://")
 
 Source = Union[str, Path, np.ndarray, Sequence[Union[str, Path, np.ndarray]]]
 
@@ -128,10 +133,58 @@ def _video_frames(path: Path, reader: ImageReader, rel: str) -> Iterator[Frame]:
         yield Frame(str(path), None, error="no frame could be decoded", rel=rel)
 
 
+def is_live(item: object) -> bool:
+    """A webcam index (``0``, ``"1"``) or a stream URL."""
+    text = str(item)
+    return (isinstance(item, (int, str)) and text.isdigit()) or text.lower().startswith(STREAM_SCHEMES)
+
+
+def live_name(item: object) -> str:
+    """A file name for a live source's outputs: ``webcam0``, or the URL's host and path made safe."""
+    text = str(item)
+    if text.isdigit():
+        return f"webcam{text}"
+    body = text.split("://", 1)[1].split("?", 1)[0].split("@")[-1]
+    return "".join(c if c.isalnum() or c == "-" else "_" for c in body).strip("_")[:80] or "stream"
+
+
+def _live_frames(item: object, reader: ImageReader, reconnects: int, log: Callable[[str], None],
+                 wait: float = 1.0) -> Iterator[Frame]:
+    """Frames of a webcam or stream; when it stops delivering, reopen it up to ``reconnects`` times in a row
+    (``wait`` s apart), then end. Frame numbers run on across reconnections."""
+    text, name = str(item), live_name(item)
+    target: int | str = int(text) if text.isdigit() else text
+    i, tries = 0, 0
+    while True:
+        cap = cv2.VideoCapture(target)
+        fps = (cap.get(cv2.CAP_PROP_FPS) or 25.0) if cap.isOpened() else 25.0
+        try:
+            while cap.isOpened():
+                ok, bgr = cap.read()
+                if not ok:
+                    break
+                tries = 0  # it delivers again
+                yield Frame(text, reader(bgr, f"{text} frame {i}"), frame=i, fps=fps, rel=name)
+                i += 1
+        finally:
+            cap.release()
+        if tries >= reconnects:
+            if i == 0:
+                yield Frame(text, None, error="cannot open this stream or camera", rel=name)
+            else:
+                log(f"{text}: the stream ended or dropped; {reconnects} reconnection(s) failed, {i} frame(s) read")
+            return
+        tries += 1
+        log(f"{text}: no frame; reconnecting ({tries} of {reconnects})")
+        time.sleep(wait)
+
+
 def iter_frames(source: Source, channels: int = 3, recursive: bool = False,
-                reader: ImageReader | None = None) -> Iterator[Frame]:
+                reader: ImageReader | None = None, reconnects: int = 3,
+                log: Callable[[str], None] = print) -> Iterator[Frame]:
     """Every frame of ``source`` in order, as ``reader`` makes it (default: 8bit input normalisation). In-memory
-    arrays are taken as OpenCV images (BGR or grey, any bit depth)."""
+    arrays are taken as OpenCV images (BGR or grey, any bit depth); a live source that drops is reopened up to
+    ``reconnects`` times in a row (each attempt reported through ``log``)."""
     items = source if isinstance(source, (list, tuple)) else [source]
     reader = reader or ImageReader(channels)
     n_arrays = 0
@@ -139,6 +192,9 @@ def iter_frames(source: Source, channels: int = 3, recursive: bool = False,
         if isinstance(item, np.ndarray):
             yield Frame(f"array{n_arrays}", reader(item, f"array{n_arrays}"), rel=f"array{n_arrays}")
             n_arrays += 1
+            continue
+        if is_live(item) and not Path(str(item)).exists():
+            yield from _live_frames(item, reader, reconnects, log)
             continue
         for path, rel in source_files_rel(item, recursive):
             suffix = path.suffix.lower()
@@ -150,3 +206,47 @@ def iter_frames(source: Source, channels: int = 3, recursive: bool = False,
                 img = reader.read(path)
                 yield Frame(str(path), img, error="" if img is not None else "cannot be decoded as an image",
                             rel=rel)
+
+
+T = TypeVar("T")
+
+
+def prefetch(items: Iterator[T], depth: int) -> Iterator[T]:
+    """``items``, produced by a background thread up to ``depth`` ahead, so that decoding a video or a stream
+    overlaps the model's work (OpenCV releases the GIL while it decodes). An exception in the thread is raised
+    here, where the item would have come; closing the iterator early stops the thread."""
+    if depth <= 0:
+        yield from items
+        return
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def work() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((done, None))
+        except BaseException as e:  # handed to the consumer
+            q.put((done, e))
+
+    thread = threading.Thread(target=work, name="frame-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = q.get()
+            if item is done:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)

@@ -16,10 +16,11 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 import cv2
+import numpy as np
 
 from ..cfg.norm import InputNorm
 from ..data.images import IMAGE_SUFFIXES, ImageReader
-from ..data.sources import Frame, Source, iter_frames
+from ..data.sources import Frame, Source, iter_frames, prefetch
 from ..data.views import InferenceMode
 from ..errors import UserError
 from ..utils.cli import check_conf
@@ -44,22 +45,28 @@ class Predictor:
     """``Predictor(model, mode, conf, batch)(source)`` -> iterator of :class:`Result`. ``mode``: an
     :class:`InferenceMode`, a letterbox size, ``"native"``, or None (the mode matching the model's training).
     Frames are read under ``norm`` (default: the model's input normalisation; a frame it would dim is reported
-    through ``warn``, stderr by default). Unreadable files are recorded in ``stats.skipped`` and passed to ``on_skip``; ``keep_images=False`` drops
-    each original image from its result (nothing to draw, less memory)."""
+    through ``warn``, stderr by default). Unreadable files are recorded in ``stats.skipped`` and passed to
+    ``on_skip``; ``keep_images=False`` drops each original image from its result (nothing to draw, less memory).
+    ``read_ahead``: frames decoded ahead by a background thread (0: none); ``reconnects``: how often a live source
+    that drops is reopened in a row before it ends."""
 
     def __init__(self, model: InferenceModel, mode: InferenceMode | int | str | None = None, conf: float = 0.25,
                  batch: int = 1, keep_images: bool = True, on_skip: Callable[[Frame], None] | None = None,
-                 norm: InputNorm | None = None, warn: Callable[[str], None] | None = None):
+                 norm: InputNorm | None = None, warn: Callable[[str], None] | None = None, read_ahead: int = 0,
+                 reconnects: int = 3):
         check_conf(conf)
         self.model, self.mode, self.conf, self.batch = model, resolve_mode(model, mode), conf, batch
-        self.reader = ImageReader(model.ch, norm or model.norm, warn or (lambda s: print(s, file=sys.stderr)))
+        self.warn = warn or (lambda s: print(s, file=sys.stderr))
+        self.reader = ImageReader(model.ch, norm or model.norm, self.warn)
         self.inferencer = Inferencer(model, self.mode, conf, batch)
         self.keep_images, self.on_skip = keep_images, on_skip
+        self.read_ahead, self.reconnects = read_ahead, reconnects
         self.stats = PredictStats()
 
     def __call__(self, source: Source, recursive: bool = False) -> Iterator[Result]:
         pending: list[Frame] = []
-        for frame in iter_frames(source, self.model.ch, recursive, self.reader):
+        frames = iter_frames(source, self.model.ch, recursive, self.reader, self.reconnects, self.warn)
+        for frame in prefetch(frames, self.read_ahead):
             if frame.image is None:
                 self.stats.skipped.append((frame.path, frame.error))
                 if self.on_skip:
@@ -120,24 +127,31 @@ class OutputNames:
         raise AssertionError("unreachable")
 
 
+def open_video_writer(path: Path, fps: float, hw: tuple[int, int]) -> cv2.VideoWriter:
+    """An mp4 writer for ``hw`` frames at ``fps`` (25 when unknown); its folder is made."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps or 25.0, (hw[1], hw[0]))
+    if not writer.isOpened():
+        raise UserError(f"{path}: OpenCV cannot write an mp4 video here")
+    return writer
+
+
 class VideoSink:
     """Annotated frames -> ``<save_dir>/<name>.mp4``, one writer per source video, opened on its first frame."""
 
     def __init__(self, save_dir: Path):
         self.save_dir, self.path, self.writer = save_dir, None, None
 
-    def write(self, result: Result, name: PurePosixPath) -> None:
-        """Add ``result``'s annotated frame to the video ``name`` (a new writer when the source video changes)."""
+    def write(self, result: Result, name: PurePosixPath, image: np.ndarray | None = None) -> None:
+        """Add ``result``'s annotated frame (or ``image``, RGB, the same size in every frame) to the video ``name``
+        (a new writer when the source video changes)."""
         if result.path != self.path or result.frame == 0:
             self.close()
             self.path = result.path
-            out = self.save_dir / name.with_suffix(".mp4")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            h, w = result.orig_shape
-            self.writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), result.fps or 25.0, (w, h))
-            if not self.writer.isOpened():
-                raise UserError(f"{out}: OpenCV cannot write an mp4 video here")
-        self.writer.write(cv2.cvtColor(result.plot(insets=False), cv2.COLOR_RGB2BGR))  # a video keeps its frame size
+            image = result.plot(insets=False) if image is None else image  # a video keeps its frame size
+            self.writer = open_video_writer(self.save_dir / name.with_suffix(".mp4"), result.fps, image.shape[:2])
+        image = result.plot(insets=False) if image is None else image
+        self.writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
 
     def close(self) -> None:
         if self.writer is not None:

@@ -21,12 +21,12 @@ import numpy as np
 
 from ..data import open_dataset
 from ..data.dataset import IRSTDDataset, original_targets
-from ..engine.validator import Validation, class_tables, score
 from ..errors import UserError
 from ..utils.cli import add_budget_arguments, add_by_argument, check_conf, run_cli
 from ..utils.files import write_json
 from . import DEFAULT_CONF, evaluate, fa_budgets, format_table
 from .groups import frame_attributes
+from .split import ScoredSplit
 
 
 def read_predictions(path: Path, stems: list[str], nc: int) -> list[np.ndarray]:
@@ -81,13 +81,13 @@ def main(argv: list[str] | None = None) -> int:
         ds = IRSTDDataset(cfg, args.split, imgsz=32, log=lambda s: print(s, file=sys.stderr))
         preds = read_predictions(args.pred, [Path(p).stem for p in ds.paths], cfg.nc)
         targets, sizes = original_targets(ds), [tuple(s) for s in ds.shapes]
-        v = Validation(evaluate(preds, targets, sizes), preds, [Path(p).stem for p in ds.paths], {}, None,
-                       targets=targets, sizes=sizes, names=list(cfg.names))
-        score(v, cfg.nc, args.conf, budgets, frame_attributes(cfg.root) if args.by else None, args.by)
+        v = ScoredSplit(evaluate(preds, targets, sizes), preds, [Path(p).stem for p in ds.paths], targets, sizes,
+                        list(cfg.names))
+        v.score(args.conf, budgets, frame_attributes(cfg.root) if args.by else None, args.by)
         if args.out:
-            write_json(args.out, v.metrics_dict())
+            write_json(args.out, v.as_dict({"ms_per_image": None}))
         print(format_table(v.metrics))
-        if tables := class_tables(v):
+        if tables := v.tables():
             print(tables)
 
     return run_cli(run)

@@ -99,7 +99,7 @@ def draw_detections(img: np.ndarray, boxes: np.ndarray, classes: np.ndarray, sco
         x1, y1, x2, y2 = (int(round(v)) for v in boxes[j])
         colour = BOX_COLOURS[int(classes[j]) % len(BOX_COLOURS)]
         cv2.putText(out, str(k + 1), (x2 + 3, max(y1, 12)), cv2.FONT_HERSHEY_SIMPLEX, fs, colour, 1, cv2.LINE_AA)
-        inset = _inset(img, (x1, y1, x2, y2), context, zoom, side)
+        inset = zoom_inset(img, (x1, y1, x2, y2), context, zoom, side)
         r, c = k % per_column, k // per_column
         y0, x0 = 4 + r * (side + 8), 4 + c * (side + 8)
         strip[y0:y0 + side, x0:x0 + side] = inset
@@ -109,7 +109,7 @@ def draw_detections(img: np.ndarray, boxes: np.ndarray, classes: np.ndarray, sco
     return np.concatenate([out, strip], 1) if strip.shape[1] else out
 
 
-def _inset(img: np.ndarray, box: tuple[int, int, int, int], context: int, zoom: int, side: int) -> np.ndarray:
+def zoom_inset(img: np.ndarray, box: tuple[int, int, int, int], context: int, zoom: int, side: int) -> np.ndarray:
     """The ``side / zoom``-px square around ``box``'s centre, zoomed to ``side``, with the box outlined."""
     half = side // zoom // 2
     cx, cy = (box[0] + box[2]) // 2, (box[1] + box[3]) // 2

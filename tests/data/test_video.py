@@ -17,6 +17,7 @@ from fscfnet.data.labels import read_index, read_yolo_labels
 from fscfnet.data.prepare import main as prepare_main
 from fscfnet.data.prepare.video import prepare_video
 from fscfnet.errors import DatasetError
+from fscfnet.track.evaluate import read_mot_gt
 
 H, W, N = 48, 64, 12
 
@@ -98,6 +99,13 @@ def test_a_video_and_an_image_sequence_become_frames_with_their_gt_boxes(source,
     ds = IRSTDDataset(cfg, "test", 64, log=lambda s: None)
     assert len(ds) == N and sum(len(lab) for lab in ds.labels) == 10
     assert "names: [BIRD, DRONE]" in (dst / "data.yaml").read_text()
+    # gt/: the checked ground truth again, with its track IDs, for tracking metrics (every frame, 1-based)
+    gt = read_mot_gt(dst / "gt" / "seq.txt")
+    assert sorted(gt) == list(range(1, 11))
+    for k, (ids, boxes) in gt.items():
+        left, top, w, h = _target_at(k)
+        assert ids.tolist() == [1] and np.allclose(boxes, [[left - 1, top - 1, left - 1 + w, top - 1 + h]])
+    assert (dst / "gt" / "cam.txt").read_text().splitlines()[0] == "1,1,8,11,4,3,1,2,1"  # class 2: DRONE
 
 
 @pytest.mark.parametrize("row,why", [
@@ -125,6 +133,17 @@ def test_a_sequence_in_both_splits_or_an_unknown_one_is_refused(source, tmp_path
     (source / "test.txt").write_text("sky\n")
     with pytest.raises(DatasetError, match="lists sequence 'sky', which has no frames or no ground truth"):
         prepare_video(source, tmp_path / "V", log=lambda s: None)
+
+
+def test_attribute_columns_may_be_named_anything_but_frames_csvs_own(source, tmp_path):
+    (source / "videos.csv").write_text("video,targets,wh\ncam,3,a\nseq,1,b\n")  # names the prepare uses inside
+    assert prepare_main([str(source), "--dst", str(tmp_path / "ok")]) == 0
+    with open(tmp_path / "ok" / "frames.csv", newline="") as f:
+        row = next(csv.DictReader(f))
+    assert (row["targets"], row["wh"]) == ("3", "a")
+    (source / "videos.csv").write_text("video,frame\ncam,3\nseq,1\n")
+    with pytest.raises(DatasetError, match="videos.csv: column 'frame' is one frames.csv writes itself"):
+        prepare_video(source, tmp_path / "bad")
 
 
 def test_the_mot17_layout_splits_by_folder_and_ignores_rows_marked_zero(tmp_path):

@@ -371,15 +371,22 @@ def test_validation_and_best_pt_use_the_ema_weights(one_batch, tmp_path, monkeyp
     assert all(torch.equal(best["state_dict"][k], v) for k, v in ema.items())
     assert any(not torch.equal(ema[k], trained[k]) for k in ema if ema[k].dtype.is_floating_point)
 
+    def numbers(m: dict) -> dict:
+        """The metrics as flat numbers (each class's row under its name)."""
+        out = {k: v for k, v in m.items() if k not in ("ms_per_image", "mode", "input_norm", "per_class")}
+        for row in m.get("per_class", []):
+            out.update({f"{row['name']} {k}": v for k, v in row.items() if k != "name"})
+        return out
+
     data = load_data_config(str(one_batch))
     scores = []
     for weights in (ema, trained):
         model = model_from_checkpoint({**best, "state_dict": weights})
         val = IRSTDDataset(data, "test", 64, None, model.ch, log=lambda s: None)
         m = validate(model, val, batch_size=16, workers=0).metrics_dict()
-        scores.append({k: v for k, v in m.items() if k not in ("ms_per_image", "mode", "input_norm")})
+        scores.append(numbers(m))
         assert m["mode"] == best["metrics"]["mode"]  # validated as training validates: letterbox at 64
-    stored = {k: v for k, v in best["metrics"].items() if k not in ("ms_per_image", "mode", "input_norm")}
+    stored = numbers(best["metrics"])
     assert stored.keys() == scores[0].keys()
     for k, v in stored.items():
         assert v == pytest.approx(scores[0][k], rel=1e-6, abs=1e-9), k

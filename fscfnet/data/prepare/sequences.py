@@ -29,6 +29,7 @@ from ...errors import DatasetError
 from ..images import image_files
 from ..labels import read_index
 
+FRAME_COLUMNS = ("image", "sequence", "frame", "split")  # frames.csv's own columns; the attributes follow
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm")
 SEQUENCE_DIRS = ("videos", "sequences")
 
@@ -56,9 +57,11 @@ class Sequence:
 
 @dataclass
 class GroundTruth:
-    """A sequence's boxes by 1-based frame number: ``(n, 5)`` class (0-based), x1, y1, x2, y2 in 0-based pixels."""
+    """A sequence's boxes by 1-based frame number: ``(n, 5)`` class (0-based), x1, y1, x2, y2 in 0-based pixels,
+    and the ground truth's track ID of each."""
 
     boxes: dict[int, np.ndarray]
+    ids: dict[int, np.ndarray] = field(default_factory=dict)  # frame -> (n,) track IDs, as ``boxes``
     ignored: int = 0  # rows marked conf 0
     skipped: list[str] = field(default_factory=list)  # "file:line: why" of bad rows skipped (skip_bad_rows)
 
@@ -141,6 +144,10 @@ def _attributes(path: Path) -> dict[str, dict[str, str]]:
     if not rows or len(rows[0]) < 2:
         return {}
     head = rows[0]
+    taken = sorted(set(head[1:]) & set(FRAME_COLUMNS))
+    if taken:
+        raise DatasetError(f"{path}: column {taken[0]!r} is one frames.csv writes itself ({', '.join(FRAME_COLUMNS)}); "
+                           f"rename it")
     return {r[0]: dict(zip(head[1:], r[1:])) for r in rows[1:] if r}
 
 
@@ -167,19 +174,20 @@ def read_ground_truth(seq: Sequence, n_frames: int, hw: tuple[int, int], nc: int
             gt.ignored += 1
             continue
         boxes.setdefault(int(row[0]), []).append(row[1:])
-    gt.boxes = {k: np.array(v, np.float64).reshape(-1, 5) for k, v in boxes.items()}
+    gt.boxes = {k: np.array(v, np.float64).reshape(-1, 6)[:, 1:] for k, v in boxes.items()}
+    gt.ids = {k: np.array(v, np.float64).reshape(-1, 6)[:, 0].astype(int) for k, v in boxes.items()}
     return gt
 
 
 def _check_row(line: str, n_frames: int, w: int, h: int, nc: int | None) -> tuple[str, list[float] | None]:
-    """(why the row is bad or "", [frame, class, x1, y1, x2, y2] or None for a row marked to ignore)."""
+    """(why the row is bad or "", [frame, id, class, x1, y1, x2, y2] or None for a row marked to ignore)."""
     try:
         v = [float(x) for x in line.replace(",", " ").split()]
     except ValueError:
         return f"values must be numbers, got {line.strip()!r}", None
     if len(v) < 6:
         return f"expected frame,id,bb_left,bb_top,bb_width,bb_height[,conf,class,visibility], got {len(v)} values", None
-    frame, _, left, top, bw, bh = v[:6]
+    frame, track_id, left, top, bw, bh = v[:6]
     cls = int(v[7]) if len(v) > 7 else 1
     if frame != int(frame) or not 1 <= frame <= n_frames:
         return f"frame {frame:g} is outside the sequence's frames 1..{n_frames}", None
@@ -194,4 +202,4 @@ def _check_row(line: str, n_frames: int, w: int, h: int, nc: int | None) -> tupl
     x2, y2 = min(left - 1 + bw, float(w)), min(top - 1 + bh, float(h))
     if x2 <= x1 or y2 <= y1:
         return f"box {left:g},{top:g},{bw:g},{bh:g} lies outside the {w}x{h} frame", None
-    return "", [frame, cls - 1, x1, y1, x2, y2]
+    return "", [frame, track_id, cls - 1, x1, y1, x2, y2]

@@ -3,7 +3,8 @@ split lists, and ``frames.csv``, which ties every frame back to its sequence, fr
 
 Training sequences keep every ``every``-th frame (1, 1 + K, 1 + 2K, ...: neighbouring frames of a 30-fps video
 are near copies, so a stride buys variety per epoch); test sequences keep every frame, so results can be scored
-and tracked over whole videos. ``video.json`` records the stride and the counts. Frames without a ground-truth row
+and tracked over whole videos. ``video.json`` records the stride and the counts; ``gt/SEQUENCE.txt`` keeps each
+sequence's checked ground truth with its track IDs (MOTChallenge form) for tracking metrics. Frames without a ground-truth row
 hold no target: their label files are empty (background frames).
 """
 
@@ -21,9 +22,8 @@ import numpy as np
 from ...errors import UserError
 from ...utils.files import temp_dir_beside, write_json
 from ..labels import write_yolo_labels, xywh_pixels_to_yolo
-from .sequences import GroundTruth, Sequence, find_sequences, read_ground_truth
+from .sequences import FRAME_COLUMNS, GroundTruth, Sequence, find_sequences, read_ground_truth
 
-FRAME_COLUMNS = ("image", "sequence", "frame", "split")  # frames.csv's first columns; the attributes follow
 
 
 def frame_stem(sequence: str, frame: int) -> str:
@@ -128,14 +128,27 @@ def _extract(seq: Sequence, stride: int, tmp: Path, pool: ThreadPoolExecutor, na
     stats["skipped_rows"] += gt.skipped
     for boxes in gt.boxes.values():
         stats["classes_seen"].update(int(c) for c in boxes[:, 0])
+    write_mot_gt(tmp / "gt" / f"{seq.name}.txt", gt)
     rows = []
     for k, stem in kept:
         b = gt.boxes.get(k, np.zeros((0, 5)))
         xywh = np.column_stack([b[:, 1:3], b[:, 3:5] - b[:, 1:3]])
         write_yolo_labels(tmp / "labels" / f"{stem}.txt", xywh_pixels_to_yolo(xywh, hw[1], hw[0], b[:, 0]))
         rows.append({"image": stem, "sequence": seq.name, "frame": k, "split": seq.split, "targets": len(b),
-                     "wh": (xywh[:, 2:]).tolist(), **seq.attributes})
+                     "wh": (xywh[:, 2:]).tolist(), "attributes": seq.attributes})
     return rows
+
+
+def write_mot_gt(path: Path, gt: GroundTruth) -> None:
+    """The sequence's checked ground truth, every frame, in MOTChallenge form (``frame, id, bb_left, bb_top,
+    bb_width, bb_height, 1, class, 1``: 1-based frames, pixels and classes; ignored and skipped rows left out),
+    which tracking metrics read with the track IDs the frame labels do not keep."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for k in sorted(gt.boxes):
+        for tid, (c, x1, y1, x2, y2) in zip(gt.ids[k], gt.boxes[k]):
+            lines.append(f"{k},{tid},{x1 + 1:g},{y1 + 1:g},{x2 - x1:g},{y2 - y1:g},1,{int(c) + 1},1\n")
+    path.write_text("".join(lines))
 
 
 def _write_tables(rows: list[dict], sequences: list[Sequence], tmp: Path, name: str, every: int,
@@ -148,7 +161,7 @@ def _write_tables(rows: list[dict], sequences: list[Sequence], tmp: Path, name: 
     with open(tmp / "frames.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow([*FRAME_COLUMNS, *attributes])
-        w.writerows([[r[c] for c in FRAME_COLUMNS] + [r.get(a, "") for a in attributes] for r in rows])
+        w.writerows([[r[c] for c in FRAME_COLUMNS] + [r["attributes"].get(a, "") for a in attributes] for r in rows])
     seen = sorted(stats["classes_seen"])
     names = names or [f"class{c + 1}" for c in range(max(seen, default=0) + 1)]
     (tmp / "data.yaml").write_text(f"# written by fscfnet prepare from {src}\npath: {tmp.parent / name}\n"
