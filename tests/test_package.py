@@ -17,7 +17,7 @@ from fscfnet.errors import UserError
 
 
 def test_console_command_dispatches_and_suggests_on_typos(capsys):
-    assert set(SUBCOMMANDS) == {"train", "val", "detect", "export", "bench", "experiments", "prepare"}
+    assert set(SUBCOMMANDS) == {"train", "val", "detect", "track", "export", "bench", "experiments", "prepare"}
     assert main(["trian"]) == 2
     assert "unknown subcommand 'trian'; did you mean 'train'?" in capsys.readouterr().err
     assert main(["--help"]) == 0 and "experiments" in capsys.readouterr().out
@@ -28,7 +28,7 @@ def test_console_command_dispatches_and_suggests_on_typos(capsys):
 
 def test_shipped_configs_resolve_by_name_and_a_wrong_name_lists_them():
     assert {"fscfnet", "yolov10n", "fscfnet-aca", "fscfnet-mrcb", "fscfnet-fsconv"} <= set(model_names())
-    assert {"demo", "NUAA-SIRST", "NUDT-SIRST", "IRSTD-1K"} <= set(dataset_names())
+    assert {"demo", "NUAA-SIRST", "NUDT-SIRST", "IRSTD-1K", "Drone-IR"} <= set(dataset_names())
     assert resolve_model("fscfnet") == MODELS_DIR / "fscfnet.yaml"
     by_name, by_path = build_model("yolov10n", nc=1), build_model(MODELS_DIR / "yolov10n.yaml", nc=1)
     assert by_name.state_dict().keys() == by_path.state_dict().keys()

@@ -111,7 +111,7 @@ def score_tracks(tracked: Tracked, predictions: list[np.ndarray], targets: list[
 
     def point(curves, conf: float) -> dict:
         p = operating_point(curves, conf)
-        return {"conf": conf, "pd": p.pd, "false_alarms_per_frame": p.false_alarms_per_image,
+        return {"conf": conf, "pd": p.pd, "pd_c": p.pd_c, "false_alarms_per_frame": p.false_alarms_per_image,
                 "false_alarms": p.false_alarms}
 
     done = [d for d in delays if d is not None]
@@ -145,7 +145,8 @@ def format_tracking(t: dict) -> str:
     for key, label in (("raw_at_high", f"detections >= {c['high']}"), ("raw_at_low", f"detections >= {c['low']}"),
                        ("tracks", "confirmed tracks")):
         p = t[key]
-        lines.append(f"  {label:<22} Pd {p['pd']:.3f}  false alarms/frame {p['false_alarms_per_frame']:.4f}")
+        lines.append(f"  {label:<22} Pd {p['pd']:.3f}  Pd_c {p['pd_c']:.3f}  false alarms/frame "
+                     f"{p['false_alarms_per_frame']:.4f}")
     d = t["delay_frames"]
     median = "-" if d["median"] is None else f"{d['median']:g}"
     lines.append(f"  delay to a confirmed track: median {median} frames ({d['confirmed']} of {d['targets']} targets "

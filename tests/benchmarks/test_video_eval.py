@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -39,8 +40,10 @@ def test_video_eval_reports_val_numbers_per_class_and_distance(make_checkpoint, 
     data = _two_class_video_set(tmp_path / "video")
     weights = make_checkpoint(tmp_path / "w.pt", data=data, imgsz=64, bias=0.0, names=("DRONE", "BIRD"))
     out = tmp_path / "video_eval.json"
+    env = {**os.environ, "PYTHONPATH": str(repo)}  # the package from this checkout, installed or not (CI)
     p = subprocess.run([sys.executable, str(repo / "benchmarks" / "video_eval.py"), "--data", str(data),
-                        "--models", f"m={weights}", "--out", str(out)], capture_output=True, text=True, cwd=repo)
+                        "--models", f"m={weights}", "--out", str(out)], capture_output=True, text=True, cwd=repo,
+                       env=env)
     assert p.returncode == 0, p.stderr[-2000:]
     r = json.loads(out.read_text())["results"]["m"]
     assert val.main(["--weights", str(weights), "--data", str(data), "--workers", "0", "--project", str(tmp_path),
