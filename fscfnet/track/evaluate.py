@@ -85,6 +85,30 @@ def run_tracker(predictions: list[np.ndarray], stems: list[str], root: Path, con
     return out
 
 
+def centre_point(predictions: list[np.ndarray], targets: list[np.ndarray], conf: float, dist_px: float) -> dict:
+    """Pd and false alarms per frame with matching by centre distance: per frame, detections scoring at least
+    ``conf`` in descending score each take the nearest unmatched target whose centre lies within ``dist_px``; the
+    rest are false alarms. For 2-5 px targets, whose boxes miss IoU 0.5 by a pixel, this separates mislocated
+    finds from clutter, which IoU counting cannot."""
+    found = alarms = total = 0
+    for p, t in zip(predictions, targets):
+        p = p[p[:, 4] >= conf]
+        p = p[np.argsort(-p[:, 4], kind="stable")]
+        tc = (t[:, 1:3] + t[:, 3:5]) / 2
+        free = np.ones(len(t), bool)
+        for box in p[:, :4]:
+            d = np.linalg.norm(tc - (box[:2] + box[2:]) / 2, axis=1) if len(t) else np.zeros(0)
+            d = np.where(free, d, np.inf)
+            if len(d) and d.min() <= dist_px:
+                free[int(d.argmin())] = False
+                found += 1
+            else:
+                alarms += 1
+        total += len(t)
+    return {"conf": conf, "pd": found / total if total else float("nan"),
+            "false_alarms_per_frame": alarms / max(len(predictions), 1), "false_alarms": alarms}
+
+
 def score_tracks(tracked: Tracked, predictions: list[np.ndarray], targets: list[np.ndarray],
                  sizes: list[tuple[int, int]], stems: list[str], root: Path, high: float, low: float,
                  dist_px: float = CENTRE_PX) -> dict:
@@ -115,9 +139,13 @@ def score_tracks(tracked: Tracked, predictions: list[np.ndarray], targets: list[
                 "false_alarms": p.false_alarms}
 
     done = [d for d in delays if d is not None]
+    by_centre = {"raw_at_high": centre_point(predictions, targets, high, dist_px),
+                 "raw_at_low": centre_point(predictions, targets, low, dist_px),
+                 "tracks": centre_point(tracked_preds, targets, 0.0, dist_px)}
     return {"sequences": len(boxes), "frames": len(stems), "centre_px": dist_px,
             "iou": tracking_metrics(boxes, "iou"), "centre": tracking_metrics(boxes, "centre", dist_px),
             "raw_at_high": point(raw, high), "raw_at_low": point(raw, low), "tracks": point(tracks, 0.0),
+            "by_centre": by_centre,
             "delay_frames": {"targets": len(delays), "confirmed": len(done),
                              "median": float(np.median(done)) if done else None,
                              "p90": float(np.percentile(done, 90)) if done else None}}
@@ -145,8 +173,10 @@ def format_tracking(t: dict) -> str:
     for key, label in (("raw_at_high", f"detections >= {c['high']}"), ("raw_at_low", f"detections >= {c['low']}"),
                        ("tracks", "confirmed tracks")):
         p = t[key]
-        lines.append(f"  {label:<22} Pd {p['pd']:.3f}  Pd_c {p['pd_c']:.3f}  false alarms/frame "
-                     f"{p['false_alarms_per_frame']:.4f}")
+        c = t["by_centre"][key]
+        lines.append(f"  {label:<22} Pd {p['pd']:.3f}  false alarms/frame {p['false_alarms_per_frame']:.4f} (IoU); "
+                     f"Pd {c['pd']:.3f}  false alarms/frame {c['false_alarms_per_frame']:.4f} (centres within "
+                     f"{t['centre_px']:g} px)")
     d = t["delay_frames"]
     median = "-" if d["median"] is None else f"{d['median']:g}"
     lines.append(f"  delay to a confirmed track: median {median} frames ({d['confirmed']} of {d['targets']} targets "

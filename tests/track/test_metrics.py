@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 
-from fscfnet.track.evaluate import first_cover_delay, read_mot_gt
+from fscfnet.track.evaluate import centre_point, first_cover_delay, read_mot_gt
 from fscfnet.track.metrics import SequenceBoxes, similarity, tracking_metrics
 
 pytest.importorskip("trackeval", reason="pip install --no-deps -r requirements-nodeps.txt")
@@ -127,3 +127,14 @@ def test_delay_to_the_first_covering_track_and_mot_gt_reading(tmp_path):
     tracks = {f: (np.array([5]), np.array([[10.5, 20, 14.5, 24]])) for f in range(6, 11)}  # covers 1 from frame 6
     assert first_cover_delay(gt, tracks, list(range(1, 11))) == [3, None]
     assert json.dumps({"d": first_cover_delay(gt, tracks, list(range(1, 11)))})  # plain data
+
+
+def test_centre_matching_counts_a_mislocated_find_as_found_and_clutter_as_a_false_alarm():
+    """Frame 1: a 3-px target with a detection 2 px off (IoU below 0.5) and a glint 40 px away; frame 2: the
+    target found twice (the second detection is a false alarm) and one below conf."""
+    target = np.array([[0, *_box(50, 50, 3)]])
+    frame1 = np.array([[*_box(52, 50, 3), 0.9, 0], [*_box(90, 50, 3), 0.5, 0]])
+    frame2 = np.array([[*_box(50, 51, 3), 0.8, 0], [*_box(51, 50, 3), 0.7, 0], [*_box(10, 10, 3), 0.1, 0]])
+    p = centre_point([frame1, frame2], [target, target], 0.25, 3.0)
+    assert (p["pd"], p["false_alarms"], p["false_alarms_per_frame"]) == (1.0, 2, 1.0)
+    assert centre_point([frame1, frame2], [target, target], 0.25, 1.5)["pd"] == 0.5  # 2 px off: missed at 1.5 px
