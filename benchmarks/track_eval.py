@@ -15,11 +15,12 @@ another tracker (``ultralytics_trackers.py``), scored the same way.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shlex
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ import numpy as np
 from fscfnet.data import open_dataset
 from fscfnet.data.dataset import IRSTDDataset, original_targets
 from fscfnet.metrics.__main__ import read_predictions
-from fscfnet.track import TrackerConfig
+from fscfnet.track import MotionModel, TrackerConfig
 from fscfnet.track.evaluate import run_tracker, score_tracks
 from fscfnet.utils import provenance, write_json
 
@@ -56,6 +57,10 @@ def main() -> int:
     ap.add_argument("--conf-low", type=float, default=0.1)
     ap.add_argument("--confirm", nargs="+", default=["3/5"], help="M/N settings to try")
     ap.add_argument("--coast", nargs="+", type=int, default=[10])
+    ap.add_argument("--measure", nargs="+", type=float, default=[MotionModel.measure],
+                    help="the Kalman filter's measurement noise (px) settings to try")
+    ap.add_argument("--accel", nargs="+", type=float, default=[MotionModel.accel],
+                    help="its process noise (px / frame^2) settings to try")
     ap.add_argument("--track-dist", type=float, default=3.0, help="px: centre-distance matching (default 3)")
     ap.add_argument("--external", nargs="*", default=[], help="NAME=FILE of another tracker's output")
     ap.add_argument("--out", type=Path, required=True)
@@ -67,15 +72,16 @@ def main() -> int:
     targets, sizes = original_targets(ds), [tuple(s) for s in ds.shapes]
     base = TrackerConfig(high=args.conf, low=args.conf_low)
     results = {}
-    for confirm in args.confirm:
+    for confirm, k, measure, accel in itertools.product(args.confirm, args.coast, args.measure, args.accel):
         m, n = (int(v) for v in confirm.split("/"))
-        for k in args.coast:
-            config = replace(base, confirm_hits=m, confirm_window=n, max_coast=k)
-            t0 = time.perf_counter()
-            tracked = run_tracker(preds, stems, cfg.root, config)
-            ms = (time.perf_counter() - t0) * 1e3 / len(stems)
-            results[f"fscfnet {m}/{n} coast {k}"] = {"tracker_ms_per_frame": ms, **score_tracks(
-                tracked, preds, targets, sizes, stems, cfg.root, config.high, config.low, args.track_dist)}
+        motion = MotionModel(accel=accel, measure=measure)
+        config = replace(base, confirm_hits=m, confirm_window=n, max_coast=k, motion=motion)
+        t0 = time.perf_counter()
+        tracked = run_tracker(preds, stems, cfg.root, config)
+        ms = (time.perf_counter() - t0) * 1e3 / len(stems)
+        name = f"fscfnet {m}/{n} coast {k}" + (f" measure {measure:g} accel {accel:g}" if motion != MotionModel() else "")
+        results[name] = {"tracker": asdict(config), "tracker_ms_per_frame": ms, **score_tracks(
+            tracked, preds, targets, sizes, stems, cfg.root, config.high, config.low, args.track_dist)}
     for spec in args.external:
         name, path = spec.split("=", 1)
         results[name] = score_tracks(external(Path(path)), preds, targets, sizes, stems, cfg.root, args.conf,

@@ -20,8 +20,10 @@ H = np.array([[1, 0, 0, 0], [0, 1, 0, 0]], np.float64)  # the centre is observed
 class MotionModel:
     """The filter's noise levels, in pixels and frames."""
 
-    accel: float = 0.5  # process noise: acceleration std per axis, px / frame^2
-    measure: float = 0.7  # measurement noise: centre std for a point-like target, px
+    # Chosen on synthetic tiny-target sequences (benchmarks/results/track_tuning_synthetic_seed1.json): a found
+    # 2-5 px target's box centre is often 1-3 px off, and a filter that trusts it more switches IDs 5-10x as often.
+    accel: float = 1.0  # process noise: acceleration std per axis, px / frame^2
+    measure: float = 3.5  # measurement noise: centre std for a point-like target, px
     measure_per_px: float = 0.05  # plus this fraction of the box's mean side
     init_speed: float = 4.0  # a new track's velocity std, px / frame (its velocity is unknown)
 

@@ -38,7 +38,7 @@ class TrackerConfig:
     low: float = 0.1  # from this up to high: extend confirmed tracks only
     confirm_hits: int = 3  # M: hits needed ...
     confirm_window: int = 5  # ... within a new track's first N frames
-    max_coast: int = 10  # K: frames a confirmed track may go unseen before it ends
+    max_coast: int = 5  # K: frames a confirmed track may go unseen before it ends (5 beat 10 on synthetic data)
     gate: float = 13.8  # squared Mahalanobis distance (chi-square, 2 dof: 99.9 %)
     motion: MotionModel = field(default_factory=MotionModel)
 
