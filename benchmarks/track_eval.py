@@ -61,6 +61,8 @@ def main() -> int:
                     help="the Kalman filter's measurement noise (px) settings to try")
     ap.add_argument("--accel", nargs="+", type=float, default=[MotionModel.accel],
                     help="its process noise (px / frame^2) settings to try")
+    ap.add_argument("--min-motion", nargs="+", type=float, default=[0.0],
+                    help="px a tentative track must span to be confirmed: settings to try")
     ap.add_argument("--track-dist", type=float, default=3.0, help="px: centre-distance matching (default 3)")
     ap.add_argument("--external", nargs="*", default=[], help="NAME=FILE of another tracker's output")
     ap.add_argument("--out", type=Path, required=True)
@@ -72,14 +74,16 @@ def main() -> int:
     targets, sizes = original_targets(ds), [tuple(s) for s in ds.shapes]
     base = TrackerConfig(high=args.conf, low=args.conf_low)
     results = {}
-    for confirm, k, measure, accel in itertools.product(args.confirm, args.coast, args.measure, args.accel):
+    for confirm, k, measure, accel, moved in itertools.product(args.confirm, args.coast, args.measure, args.accel,
+                                                               args.min_motion):
         m, n = (int(v) for v in confirm.split("/"))
         motion = MotionModel(accel=accel, measure=measure)
-        config = replace(base, confirm_hits=m, confirm_window=n, max_coast=k, motion=motion)
+        config = replace(base, confirm_hits=m, confirm_window=n, max_coast=k, motion=motion, min_motion=moved)
         t0 = time.perf_counter()
         tracked = run_tracker(preds, stems, cfg.root, config)
         ms = (time.perf_counter() - t0) * 1e3 / len(stems)
-        name = f"fscfnet {m}/{n} coast {k}" + (f" measure {measure:g} accel {accel:g}" if motion != MotionModel() else "")
+        name = (f"fscfnet {m}/{n} coast {k}" + (f" measure {measure:g} accel {accel:g}" if motion != MotionModel() else "")
+                + (f" min motion {moved:g}" if moved else ""))
         results[name] = {"tracker": asdict(config), "tracker_ms_per_frame": ms, **score_tracks(
             tracked, preds, targets, sizes, stems, cfg.root, config.high, config.low, args.track_dist)}
     for spec in args.external:

@@ -38,6 +38,9 @@ def add_tracker_arguments(ap: argparse.ArgumentParser, live: bool = True) -> Non
                     f"(default {DEFAULTS.confirm_hits} {DEFAULTS.confirm_window})")
     ap.add_argument("--coast", type=int, default=DEFAULTS.max_coast, metavar="K",
                     help=f"frames a confirmed track may go unseen before it ends (default {DEFAULTS.max_coast})")
+    ap.add_argument("--min-motion", type=float, default=DEFAULTS.min_motion, metavar="PX",
+                    help="confirm only tracks whose detections span PX pixels: moving targets only; a staring "
+                         "sensor's clutter stands still (default 0: off)")
     ap.add_argument("--gate", type=float, default=DEFAULTS.gate,
                     help=f"squared Mahalanobis distance a detection may lie from a track's prediction (default "
                          f"{DEFAULTS.gate}: 99.9 %% of a 2-D Gaussian)")
@@ -50,9 +53,10 @@ def tracker_config(args: argparse.Namespace, high: float) -> TrackerConfig:
         check_conf(value)
     try:
         return TrackerConfig(high=high, low=args.conf_low, confirm_hits=args.confirm[0],
-                             confirm_window=args.confirm[1], max_coast=args.coast, gate=args.gate)
+                             confirm_window=args.confirm[1], max_coast=args.coast, gate=args.gate,
+                             min_motion=args.min_motion)
     except ValueError as e:
-        raise UserError(str(e).replace("tracker: ", "--conf/--conf-low/--confirm/--coast/--gate: ")) from None
+        raise UserError(str(e).replace("tracker: ", "--conf/--conf-low/--confirm/--coast/--gate/--min-motion: ")) from None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -11,7 +11,8 @@ Per frame (:meth:`Tracker.update`):
 3. detections between ``low`` and ``high`` are assigned the same way to the *confirmed* tracks left over: a faint
    frame extends a proven track but never starts one (ByteTrack's idea, with distances instead of IoU);
 4. a high detection left over starts a *tentative* track; it is *confirmed* once hit in ``confirm_hits`` of its
-   first ``confirm_window`` frames, and dropped unreported otherwise: clutter that flickers never becomes a track;
+   first ``confirm_window`` frames (and, with ``min_motion``, once its detections span that many pixels), and
+   dropped unreported otherwise: clutter that flickers never becomes a track;
 5. a confirmed track missed for more than ``max_coast`` frames in a row ends.
 
 Only confirmed tracks are reported, from the frame they are confirmed on, with the box of the detection they
@@ -40,6 +41,8 @@ class TrackerConfig:
     confirm_window: int = 5  # ... within a new track's first N frames
     max_coast: int = 5  # K: frames a confirmed track may go unseen before it ends (5 beat 10 on synthetic data)
     gate: float = 13.8  # squared Mahalanobis distance (chi-square, 2 dof: 99.9 %)
+    min_motion: float = 0.0  # px a tentative track's detections must span to be confirmed (0: off; a staring
+    #   sensor's clutter stands still, but so does a hovering target)
     motion: MotionModel = field(default_factory=MotionModel)
 
     def __post_init__(self) -> None:
@@ -48,8 +51,8 @@ class TrackerConfig:
         if not 1 <= self.confirm_hits <= self.confirm_window:
             raise ValueError(f"tracker: need 1 <= confirm_hits <= confirm_window, got {self.confirm_hits} of "
                              f"{self.confirm_window}")
-        if self.max_coast < 0 or self.gate <= 0:
-            raise ValueError("tracker: max_coast must be >= 0 and gate > 0")
+        if self.max_coast < 0 or self.gate <= 0 or self.min_motion < 0:
+            raise ValueError("tracker: max_coast and min_motion must be >= 0, gate > 0")
 
     @classmethod
     def from_dict(cls, d: dict) -> TrackerConfig:
@@ -90,6 +93,11 @@ class Track:
         self.votes[cls] = self.votes.get(cls, 0.0) + score
         self.peak = max(self.peak, score)
         self.path.append([frame, *z.tolist(), *self.wh.tolist(), score, cls])
+
+    def moved(self) -> float:
+        """The largest distance, px, of a detection's centre from the track's first one."""
+        first = np.array(self.path[0][1:3])
+        return max(float(np.linalg.norm(np.array(p[1:3]) - first)) for p in self.path)
 
     def summary(self) -> dict:
         """An ended track as one JSON-able record."""
@@ -198,7 +206,7 @@ class Tracker:
         for t in self.tracks:
             age = self.frame - t.first + 1
             if t.id is None:
-                if t.hits >= c.confirm_hits and age <= c.confirm_window:
+                if t.hits >= c.confirm_hits and age <= c.confirm_window and t.moved() >= c.min_motion:
                     t.id, t.confirmed_at = self.next_id, self.frame
                     self.next_id += 1
                 elif age >= c.confirm_window:

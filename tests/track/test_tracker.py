@@ -132,3 +132,14 @@ def test_bad_settings_and_frames_are_refused():
     t.update(np.zeros((0, 4)), np.zeros(0), frame=5)
     with pytest.raises(ValueError, match="does not follow"):
         t.update(np.zeros((0, 4)), np.zeros(0), frame=5)
+
+
+def test_min_motion_confirms_a_moving_target_and_never_a_glint_that_stands_still():
+    """The same detector output: a glint at one spot (jittering 0.3 px) and a target moving 1 px per frame."""
+    frames = [[(_box(40 + 0.3 * (f % 2), 40), 0.9, 0), (_box(100 + f, 60), 0.9, 0)] for f in range(20)]
+    plain, moving = _run(Tracker(), frames), _run(Tracker(TrackerConfig(min_motion=2.0)), frames)
+    assert {j for frame in plain for _, j in frame} == {0, 1}  # persistence alone confirms both
+    assert {j for frame in moving for _, j in frame} == {1}  # the glint never moves 2 px: never a track
+    assert moving[1] == [] and moving[2] == [(1, 1)]  # 3 hits, 2 px from its first detection: the third frame
+    with pytest.raises(ValueError, match="min_motion"):
+        TrackerConfig(min_motion=-1)
