@@ -49,8 +49,8 @@ def add_tracker_arguments(ap: argparse.ArgumentParser, live: bool = True) -> Non
 
 
 def tracker_config(args: argparse.Namespace, high: float) -> TrackerConfig:
-    for value in (high, args.conf_low):
-        check_conf(value)
+    check_conf(high)
+    check_conf(args.conf_low, "--conf-low")
     try:
         return TrackerConfig(high=high, low=args.conf_low, confirm_hits=args.confirm[0],
                              confirm_window=args.confirm[1], max_coast=args.coast, gate=args.gate,

@@ -1,6 +1,7 @@
 """Tracking metrics (fscfnet.track.metrics): a hand-made case with hand-computed HOTA, MOTA and IDF1; random
 sequences against TrackEval's own MOTChallenge evaluator reading the same files (its file reader, its IoU); the
-centre-distance similarity matching a 3-px target that IoU misses; val --track end to end; the delay."""
+centre-distance similarity matching a 3-px target that IoU misses; centre-matched Pd and false alarms; the
+delay. (val --track end to end: test_evaluate.py.)"""
 
 from __future__ import annotations
 
@@ -126,7 +127,7 @@ def test_delay_to_the_first_covering_track_and_mot_gt_reading(tmp_path):
     assert np.array_equal(gt[3][1], [[10, 20, 14, 24], [100, 100, 106, 106]]) and gt[1][0].tolist() == [2]
     tracks = {f: (np.array([5]), np.array([[10.5, 20, 14.5, 24]])) for f in range(6, 11)}  # covers 1 from frame 6
     assert first_cover_delay(gt, tracks, list(range(1, 11))) == [3, None]
-    assert json.dumps({"d": first_cover_delay(gt, tracks, list(range(1, 11)))})  # plain data
+    assert json.loads(json.dumps({"d": first_cover_delay(gt, tracks, list(range(1, 11)))})) == {"d": [3, None]}
 
 
 def test_centre_matching_counts_a_mislocated_find_as_found_and_clutter_as_a_false_alarm():

@@ -62,6 +62,10 @@ def test_track_a_video_and_an_image_sequence(weights, clip, tmp_path, capsys):
         rows = video if t["sequence"] == "clip" else frames
         mine = rows[rows[:, 1] == t["id"]]
         assert len(mine) == sum(p[0] >= t["confirmed_frame"] for p in t["path"])  # a row per hit once confirmed
+        hits = np.array([p for p in t["path"] if p[0] >= t["confirmed_frame"]])  # frame, cx, cy, w, h, score, cls
+        left, top = hits[:, 1] - hits[:, 3] / 2 + 1, hits[:, 2] - hits[:, 4] / 2 + 1  # 1-based, as MOTChallenge
+        assert np.allclose(mine[:, 2:6], np.column_stack([left, top, hits[:, 3], hits[:, 4]]), atol=0.01)
+        assert np.allclose(mine[:, 6], hits[:, 5], atol=1e-4) and np.array_equal(mine[:, 0], hits[:, 0])
         assert mine[:, 0].min() == t["confirmed_frame"] and mine[:, 0].max() == t["last_frame"]
     cap = cv2.VideoCapture(str(out / "clip.mp4"))
     n, w = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
@@ -76,13 +80,14 @@ def test_detect_track_and_the_api_write_the_same_tracks(weights, clip, tmp_path)
     assert detect.main(["--weights", str(weights), "--source", str(clip / "clip.avi"), "--track", "--nosave",
                         "--project", str(tmp_path), "--name", "d"]) == 0
     api = FSCFNet(str(weights)).track(clip / "clip.avi", project=tmp_path, name="a", save_video=False)
-    assert (tmp_path / "d" / "mot" / "clip.txt").read_text() == (api / "mot" / "clip.txt").read_text()
+    txt = (api / "mot" / "clip.txt").read_text()
+    assert txt.strip() and (tmp_path / "d" / "mot" / "clip.txt").read_text() == txt
     assert not (tmp_path / "d" / "clip.mp4").exists()
 
 
 def test_bad_tracker_options_are_one_line_errors(weights, clip, tmp_path, capsys):
     for extra, words in ((["--confirm", "6", "5"], "confirm_hits"), (["--conf-low", "0.5"], "low <= high"),
-                         (["--conf-low", "1.5"], "conf")):
+                         (["--conf-low", "1.5"], "--conf-low 1.5 must lie in [0, 1)")):
         assert track_cmd.main(["--weights", str(weights), "--source", str(clip / "clip.avi"), "--project",
                                str(tmp_path), *extra]) != 0
         err = capsys.readouterr().err.strip().splitlines()

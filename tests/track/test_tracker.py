@@ -8,7 +8,6 @@ import json
 
 import numpy as np
 import pytest
-from scipy.optimize import linear_sum_assignment
 import torch
 from torchvision.ops import box_iou
 
@@ -33,23 +32,24 @@ def _run(tracker: Tracker, frames: list[list[tuple[list[float], float, int]]]) -
 
 def test_constant_velocity_target_keeps_its_id_through_a_gap_of_k_minus_one_frames():
     cfg = TrackerConfig(max_coast=6)
-    frames = [[(_box(20 + 2.5 * f, 40 + 1.0 * f), 0.8, 0)] if not 20 <= f < 25 else [] for f in range(40)]  # 5 missed
+    frames = [[(_box(20 + 2.5 * f, 40 + 1.0 * f), 0.8, 0)] if not 20 <= f < 26 else [] for f in range(40)]  # 6 missed
     ids = _run(Tracker(cfg), frames)
     seen = {i for frame in ids for i, _ in frame}
     assert seen == {1}
-    assert ids[2] == [(1, 0)] and ids[19] == [(1, 0)] and ids[25] == [(1, 0)] and ids[39] == [(1, 0)]
-    # a gap longer than max_coast ends the track: the target comes back under a new ID (after confirming again)
-    frames = [[(_box(20 + 2.5 * f, 40), 0.8, 0)] if not 20 <= f < 28 else [] for f in range(40)]  # 8 > 6 missed
+    assert ids[2] == [(1, 0)] and ids[19] == [(1, 0)] and ids[26] == [(1, 0)] and ids[39] == [(1, 0)]
+    # one more missed frame than max_coast ends the track: the target comes back under a new ID (confirmed again)
+    frames = [[(_box(20 + 2.5 * f, 40), 0.8, 0)] if not 20 <= f < 27 else [] for f in range(40)]  # 7 > 6 missed
     ids = _run(Tracker(cfg), frames)
     assert {i for frame in ids[:20] for i, _ in frame} == {1}
-    assert ids[28] == [] and ids[29] == [] and ids[30] == [(2, 0)]  # tentative for two frames, confirmed on the third
+    assert ids[27] == [] and ids[28] == [] and ids[29] == [(2, 0)]  # tentative for two frames, confirmed on the third
 
 
 def test_two_crossing_targets_keep_their_ids():
-    """Two 3-px targets on crossing diagonals that meet at frame 15 (1.5 px apart): each keeps its ID."""
+    """Two 3-px targets of one class on crossing diagonals that meet at frame 15 (0.5 px apart): each keeps its ID,
+    by motion alone."""
     frames, index_of_a = [], []
     for f in range(30):
-        a, b = (_box(10 + 2 * f, 10 + 2 * f), 0.9, 0), (_box(10 + 2 * f, 70.5 - 2 * f), 0.9, 1)
+        a, b = (_box(10 + 2 * f, 10 + 2 * f), 0.9, 0), (_box(10 + 2 * f, 70.5 - 2 * f), 0.9, 0)
         frames.append([a, b] if f % 2 else [b, a])  # the detections' order changes every frame
         index_of_a.append(0 if f % 2 else 1)
     ids = _run(Tracker(), frames)
@@ -83,9 +83,7 @@ def test_distance_association_keeps_a_3px_target_that_iou_association_loses():
     keeps one ID over all 30 frames."""
     boxes = [_box(20 + 3.5 * f, 50) for f in range(30)]
     ious = [box_iou(torch.tensor([a]), torch.tensor([b])).item() for a, b in zip(boxes, boxes[1:])]
-    assert max(ious) == 0.0
-    iou_pairs = [linear_sum_assignment(np.array([[1 - v]]))[0].size if 1 - v < 0.8 else 0 for v in ious]
-    assert sum(iou_pairs) == 0  # IoU association: every frame a new track
+    assert max(ious) == 0.0 < 0.2  # ByteTrack pairs a track and a detection when 1 - IoU < 0.8: never here
     ids = _run(Tracker(), [[(b, 0.9, 0)] for b in boxes])
     assert {i for frame in ids for i, _ in frame} == {1} and all(frame == [(1, 0)] for frame in ids[2:])
 
@@ -111,13 +109,16 @@ def test_state_saved_and_restored_mid_sequence_gives_the_same_ids():
         if f % 7 == 3:
             dets = dets[1:]  # the first target missed now and then
         frames.append(dets)
-    whole = _run(Tracker(), frames)
+    reference = Tracker()
+    whole = _run(reference, frames)
     first = Tracker()
     part = _run(first, frames[:27])
     state = json.loads(json.dumps(first.state_dict()))  # through JSON: plain data
     second = Tracker()
     second.load_state_dict(state)
     assert part + _run(second, frames[27:]) == whole
+    assert json.dumps(second.state_dict()) == json.dumps(reference.state_dict())
+    assert second.finish() == reference.finish()  # every ended track's record: frames, path, votes
     first_target = {i for f, frame in enumerate(whole) for i, j in frame if j == 0 and f % 7 != 3}
     second_target = {i for f, frame in enumerate(whole) for i, j in frame if j == (0 if f % 7 == 3 else 1)}
     assert len(first_target) == 1 and len(second_target) == 1 and first_target != second_target  # one ID each
