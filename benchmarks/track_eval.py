@@ -29,7 +29,7 @@ from fscfnet.data import open_dataset
 from fscfnet.data.dataset import IRSTDDataset, original_targets
 from fscfnet.metrics.__main__ import read_predictions
 from fscfnet.track import MotionModel, TrackerConfig
-from fscfnet.track.evaluate import run_tracker, score_tracks
+from fscfnet.track.evaluate import frame_sequences, run_tracker, score_tracks
 from fscfnet.utils import provenance, write_json
 
 
@@ -72,6 +72,7 @@ def main() -> int:
     stems = [Path(p).stem for p in ds.paths]
     preds = read_predictions(args.pred, stems, cfg.nc)
     targets, sizes = original_targets(ds), [tuple(s) for s in ds.shapes]
+    sequences = frame_sequences(stems, cfg.root)  # frames.csv, read once for every tracker
     base = TrackerConfig(high=args.conf, low=args.conf_low)
     results = {}
     for confirm, k, measure, accel, moved in itertools.product(args.confirm, args.coast, args.measure, args.accel,
@@ -80,15 +81,15 @@ def main() -> int:
         motion = MotionModel(accel=accel, measure=measure)
         config = replace(base, confirm_hits=m, confirm_window=n, max_coast=k, motion=motion, min_motion=moved)
         t0 = time.perf_counter()
-        tracked = run_tracker(preds, stems, cfg.root, config)
+        tracked = run_tracker(preds, sequences, config)
         ms = (time.perf_counter() - t0) * 1e3 / len(stems)
         name = (f"fscfnet {m}/{n} coast {k}" + (f" measure {measure:g} accel {accel:g}" if motion != MotionModel() else "")
                 + (f" min motion {moved:g}" if moved else ""))
         results[name] = {"tracker": asdict(config), "tracker_ms_per_frame": ms, **score_tracks(
-            tracked, preds, targets, sizes, stems, cfg.root, config.high, config.low, args.track_dist)}
+            tracked, preds, targets, sizes, sequences, cfg.root, config.high, config.low, args.track_dist)}
     for spec in args.external:
         name, path = spec.split("=", 1)
-        results[name] = score_tracks(external(Path(path)), preds, targets, sizes, stems, cfg.root, args.conf,
+        results[name] = score_tracks(external(Path(path)), preds, targets, sizes, sequences, cfg.root, args.conf,
                                      args.conf_low, args.track_dist)
     report = {"what": __doc__.split("\n")[0], "command": shlex.join([sys.executable, *sys.argv]),
               "data": args.data, "pred": str(args.pred), "provenance": provenance("cpu"), "results": results}

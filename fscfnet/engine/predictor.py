@@ -16,7 +16,6 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Iterator
 
 import cv2
-import numpy as np
 
 from ..cfg.norm import InputNorm
 from ..data.images import IMAGE_SUFFIXES, ImageReader
@@ -142,16 +141,13 @@ class VideoSink:
     def __init__(self, save_dir: Path):
         self.save_dir, self.path, self.writer = save_dir, None, None
 
-    def write(self, result: Result, name: PurePosixPath, image: np.ndarray | None = None) -> None:
-        """Add ``result``'s annotated frame (or ``image``, RGB, the same size in every frame) to the video ``name``
-        (a new writer when the source video changes)."""
+    def write(self, result: Result, name: PurePosixPath) -> None:
+        """Add ``result``'s annotated frame to the video ``name`` (a new writer when the source video changes)."""
         if result.path != self.path or result.frame == 0:
             self.close()
             self.path = result.path
-            image = result.plot(insets=False) if image is None else image  # a video keeps its frame size
-            self.writer = open_video_writer(self.save_dir / name.with_suffix(".mp4"), result.fps, image.shape[:2])
-        image = result.plot(insets=False) if image is None else image
-        self.writer.write(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            self.writer = open_video_writer(self.save_dir / name.with_suffix(".mp4"), result.fps, result.orig_shape)
+        self.writer.write(cv2.cvtColor(result.plot(insets=False), cv2.COLOR_RGB2BGR))  # a video keeps its frame size
 
     def close(self) -> None:
         if self.writer is not None:

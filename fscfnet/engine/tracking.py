@@ -44,7 +44,7 @@ class TrackStats:
     sequences: int = 0
     tracks: int = 0  # confirmed tracks, all sequences
     seconds: float = 0.0  # wall clock, reading included
-    tracker_ms: float = 0.0  # the tracker's own time, all frames
+    tracker_ms: float = 0.0  # the tracker's own time (Tracker.update), all frames
     detect_ms: dict[str, float] = field(default_factory=dict)  # per frame: preprocess, inference, postprocess
 
     def fps(self) -> float:
@@ -54,8 +54,9 @@ class TrackStats:
 class SequenceOutput:
     """One sequence's tracker and files."""
 
-    def __init__(self, name: PurePosixPath, save_dir: Path, config: TrackerConfig, names: Sequence[str],
-                 tracks_file, save_video: bool):
+    def __init__(self, path: str, name: PurePosixPath, save_dir: Path, config: TrackerConfig,
+                 names: Sequence[str], tracks_file, save_video: bool):
+        self.path = path  # the source file (or stream) the sequence comes from
         self.name, self.names, self.tracks_file = str(name.with_suffix("")), list(names), tracks_file
         self.tracker = Tracker(config)
         (save_dir / "mot" / name).parent.mkdir(parents=True, exist_ok=True)
@@ -65,11 +66,14 @@ class SequenceOutput:
         self.size: tuple[int, int] = (0, 0)
         self.trails: dict[int, list[tuple[float, float]]] = {}
         self.frame = 0
+        self.tracker_s = 0.0  # the tracker's own time, all frames
 
     def add(self, r: Result) -> list[TrackedBox]:
         """Track ``r``'s detections as the sequence's next frame; write its rows and its drawn frame."""
         self.frame = r.frame + 1 if r.frame >= 0 else self.frame + 1
+        t0 = time.perf_counter()
         tracked = self.tracker.update(r.boxes, r.scores, r.classes, frame=self.frame)
+        self.tracker_s += time.perf_counter() - t0
         for t in tracked:
             x1, y1, x2, y2 = (float(v) for v in t.box)
             self.mot.write(f"{self.frame},{t.id},{x1 + 1:.2f},{y1 + 1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},"
@@ -100,13 +104,14 @@ class SequenceOutput:
             self.tracks_file.write(json.dumps(rec) + "\n")
         self.tracks_file.flush()
 
-    def close(self) -> int:
-        """End the sequence: its remaining tracks are written; returns how many tracks it confirmed."""
+    def close(self, stats: TrackStats) -> None:
+        """End the sequence: its remaining tracks are written, its counts added to ``stats``."""
         self._ended(self.tracker.finish())
         self.mot.close()
         if self.writer is not None:
             self.writer.release()
-        return self.tracker.next_id - 1
+        stats.tracks += self.tracker.next_id - 1
+        stats.tracker_ms += self.tracker_s * 1e3
 
 
 def run_track(model: InferenceModel, source: Source | Sequence[Source], save_dir: Path,
@@ -134,22 +139,19 @@ def run_track(model: InferenceModel, source: Source | Sequence[Source], save_dir
                        file=sys.stderr)
             try:
                 for r in bar:
-                    if seq is None or (r.frame >= 0 and (r.frame == 0 or r.path != seq_path)):
+                    if seq is None or (r.frame >= 0 and (r.frame == 0 or r.path != seq.path)):
                         if seq is not None:
-                            stats.tracks += seq.close()
-                        seq_path = r.path
+                            seq.close(stats)
                         name = PurePosixPath(r.rel if r.frame >= 0 else f"{item_name}.frames")
-                        seq = SequenceOutput(names.assign(r.path, str(name)), save_dir, config, model.names,
-                                             tracks_file, save_video)
+                        seq = SequenceOutput(r.path, names.assign(r.path, str(name)), save_dir, config,
+                                             model.names, tracks_file, save_video)
                         stats.sequences += 1
-                    t0 = time.perf_counter()
                     seq.add(r)
-                    stats.tracker_ms += (time.perf_counter() - t0) * 1e3
                     stats.frames += 1
             finally:
                 bar.close()
                 if seq is not None:
-                    stats.tracks += seq.close()
+                    seq.close(stats)
     stats.seconds = time.perf_counter() - start
     stats.detect_ms = predictor.stats.per_image()
     log(f"{stats.frames} frame(s) of {stats.sequences} sequence(s), {stats.tracks} confirmed track(s); "

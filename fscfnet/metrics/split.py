@@ -45,6 +45,9 @@ class ScoredSplit:
             self.by = {a: breakdown(self.predictions, self.targets, self.sizes, self.stems, attributes or {}, a,
                                     thresholds) for a in by}
 
+    def class_name(self, c: int) -> str:
+        return self.names[c] if c < len(self.names) else str(c)
+
     def as_dict(self, run: dict | None = None) -> dict:
         """The keys of ``metrics.json`` (docs/design.md §7): the metrics, then ``run`` (what the run records:
         time per image, inference mode), ``at_conf`` when the operating point was evaluated, and the class-level
@@ -52,7 +55,7 @@ class ScoredSplit:
         d = self.metrics.as_dict()
         at_conf = d.pop("at_conf", None)
         for row in d["per_class"]:
-            row["name"] = self.names[row["class"]] if row["class"] < len(self.names) else str(row["class"])
+            row["name"] = self.class_name(row["class"])
         extra = {"class_agnostic": self.agnostic.as_dict()} if self.agnostic is not None else {}
         if self.confusion is not None:
             extra["confusion_matrix"] = {"rows": "predicted class, then background", "columns": "true class, then "
@@ -66,8 +69,8 @@ class ScoredSplit:
         """The per-class and any-class tables (several classes) and each ``--by`` breakdown, as printed text."""
         parts = []
         if self.agnostic is not None:
-            rows = [{"class": r["name"], "targets": r["targets"], "P": r["precision"], "R": r["recall"],
-                     "AP50": r["ap50"], "AP50:95": r["ap50_95"]} for r in self.as_dict()["per_class"]]
+            rows = [{"class": self.class_name(r["class"]), "targets": r["targets"], "P": r["precision"],
+                     "R": r["recall"], "AP50": r["ap50"], "AP50:95": r["ap50_95"]} for r in self.metrics.per_class]
             parts.append(f"per class (P and R at the max-F1 threshold):\n{format_rows(rows)}")
             parts.append("any class (a target found under another class counts as found):\n"
                          + format_table(self.agnostic).rsplit("\n", 1)[0])

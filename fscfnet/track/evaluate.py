@@ -37,7 +37,10 @@ def read_mot_gt(path: Path) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     return out
 
 
-def _sequences(stems: list[str], root: Path) -> dict[str, list[tuple[int, int]]]:
+Sequences = dict[str, list[tuple[int, int]]]  # sequence -> [(frame number, image index)] in frame order
+
+
+def frame_sequences(stems: list[str], root: Path) -> Sequences:
     """Sequence -> [(frame number, index into ``stems``)] in frame order."""
     rows = frame_attributes(root)
     out: dict[str, list[tuple[int, int]]] = {}
@@ -71,11 +74,11 @@ def first_cover_delay(gt: dict[int, tuple[np.ndarray, np.ndarray]], tracks: dict
 Tracked = dict[str, dict[int, np.ndarray]]  # sequence -> frame -> (n, 7): id, x1, y1, x2, y2, score, class
 
 
-def run_tracker(predictions: list[np.ndarray], stems: list[str], root: Path, config: TrackerConfig) -> Tracked:
-    """Each sequence's detections (``predictions[i]`` ``(n, 6)`` of image ``stems[i]``, from ``config.low`` up)
-    through a fresh :class:`Tracker`, in frame order: the confirmed tracks of every frame."""
+def run_tracker(predictions: list[np.ndarray], sequences: Sequences, config: TrackerConfig) -> Tracked:
+    """Each sequence's detections (``predictions[i]`` ``(n, 6)`` of image ``i``, from ``config.low`` up) through a
+    fresh :class:`Tracker`, in frame order: the confirmed tracks of every frame."""
     out: Tracked = {}
-    for name, frames in _sequences(stems, root).items():
+    for name, frames in sequences.items():
         tracker, seq = Tracker(config), {}
         for f, i in frames:
             p = predictions[i][predictions[i][:, 4] >= config.low]
@@ -110,15 +113,15 @@ def centre_point(predictions: list[np.ndarray], targets: list[np.ndarray], conf:
 
 
 def score_tracks(tracked: Tracked, predictions: list[np.ndarray], targets: list[np.ndarray],
-                 sizes: list[tuple[int, int]], stems: list[str], root: Path, high: float, low: float,
+                 sizes: list[tuple[int, int]], sequences: Sequences, root: Path, high: float, low: float,
                  dist_px: float = CENTRE_PX) -> dict:
     """Any tracker's output (``tracked``) judged against the dataset's ground truth: HOTA / MOTA / IDF1 by IoU and
     by centre distance, Pd and false alarms per frame of the raw detections at ``high`` and ``low`` and of the
     tracks, and the delay to a covering track."""
     boxes: dict[str, SequenceBoxes] = {}
-    tracked_preds = [np.zeros((0, 6)) for _ in stems]
+    tracked_preds = [np.zeros((0, 6)) for _ in predictions]
     delays: list[int | None] = []
-    for name, frames in _sequences(stems, root).items():
+    for name, frames in sequences.items():
         gt = read_mot_gt(root / "gt" / f"{name}.txt")
         kept = [f for f, _ in frames]
         present = set(kept)
@@ -142,7 +145,7 @@ def score_tracks(tracked: Tracked, predictions: list[np.ndarray], targets: list[
     by_centre = {"raw_at_high": centre_point(predictions, targets, high, dist_px),
                  "raw_at_low": centre_point(predictions, targets, low, dist_px),
                  "tracks": centre_point(tracked_preds, targets, 0.0, dist_px)}
-    return {"sequences": len(boxes), "frames": len(stems), "centre_px": dist_px,
+    return {"sequences": len(boxes), "frames": len(predictions), "centre_px": dist_px,
             "iou": tracking_metrics(boxes, "iou"), "centre": tracking_metrics(boxes, "centre", dist_px),
             "raw_at_high": point(raw, high), "raw_at_low": point(raw, low), "tracks": point(tracks, 0.0),
             "by_centre": by_centre,
@@ -154,9 +157,10 @@ def score_tracks(tracked: Tracked, predictions: list[np.ndarray], targets: list[
 def track_validation(predictions: list[np.ndarray], targets: list[np.ndarray], sizes: list[tuple[int, int]],
                      stems: list[str], root: Path, config: TrackerConfig, dist_px: float = CENTRE_PX) -> dict:
     """This project's tracker over validation's detections, scored (the ``tracking`` entry of ``metrics.json``)."""
-    tracked = run_tracker(predictions, stems, root, config)
-    return {"tracker": asdict(config), **score_tracks(tracked, predictions, targets, sizes, stems, root, config.high,
-                                                     config.low, dist_px)}
+    sequences = frame_sequences(stems, root)  # frames.csv, read once
+    tracked = run_tracker(predictions, sequences, config)
+    return {"tracker": asdict(config), **score_tracks(tracked, predictions, targets, sizes, sequences, root,
+                                                     config.high, config.low, dist_px)}
 
 
 def format_tracking(t: dict) -> str:

@@ -174,8 +174,9 @@ def read_ground_truth(seq: Sequence, n_frames: int, hw: tuple[int, int], nc: int
             gt.ignored += 1
             continue
         boxes.setdefault(int(row[0]), []).append(row[1:])
-    gt.boxes = {k: np.array(v, np.float64).reshape(-1, 6)[:, 1:] for k, v in boxes.items()}
-    gt.ids = {k: np.array(v, np.float64).reshape(-1, 6)[:, 0].astype(int) for k, v in boxes.items()}
+    rows = {k: np.array(v, np.float64).reshape(-1, 6) for k, v in boxes.items()}  # id, class, x1, y1, x2, y2
+    gt.boxes = {k: r[:, 1:] for k, r in rows.items()}
+    gt.ids = {k: r[:, 0].astype(int) for k, r in rows.items()}
     return gt
 
 
