@@ -105,10 +105,8 @@ class DataConfig:
         return self.root / getattr(self, split)
 
 
-def load_data_config(data: str | Path, require_root: bool = True) -> DataConfig:
-    """Resolve ``data`` (a built-in name or a YAML path) to a config. A dataset folder that is missing is an
-    error (unless ``require_root`` is false: ``prepare --download`` is about to make it), except for a generated
-    dataset (built by :func:`fscfnet.data.ensure_dataset`)."""
+def read_data_yaml(data: str | Path) -> tuple[Path, dict]:
+    """The YAML file ``data`` names (a built-in name or a path) and its mapping, ``source`` added."""
     path = Path(data)
     if path.suffix not in (".yaml", ".yml"):
         if str(data) not in dataset_names():
@@ -123,7 +121,18 @@ def load_data_config(data: str | Path, require_root: bool = True) -> DataConfig:
         raise UserError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(raw, (dict, type(None))):
         raise UserError(f"{path}: expected a mapping of keys to values, got {type(raw).__name__}")
-    raw = {**(raw or {}), "source": str(path)}
+    return path, {**(raw or {}), "source": str(path)}
+
+
+def load_data_config(data: str | Path, require_root: bool = True) -> DataConfig:
+    """Resolve ``data`` (a built-in name or a YAML path) to a config. A dataset folder that is missing is an
+    error (unless ``require_root`` is false: ``prepare --download`` is about to make it), except for a generated
+    dataset (built by :func:`fscfnet.data.ensure_dataset`). A YAML listing several datasets (a training mix,
+    :mod:`fscfnet.cfg.mix`) is refused here: only training reads those."""
+    path, raw = read_data_yaml(data)
+    if "datasets" in raw:
+        raise UserError(f"{path}: lists several datasets (a training mix): train on it (train.py --data {data}); "
+                        f"validate, detect and prepare take its datasets one at a time")
     if raw.get("download") is not None:
         raw["download"] = _download_config(raw["download"], f"{path}: download")
     cfg = from_dict(DataConfig, raw, str(path))

@@ -26,7 +26,7 @@ MAX_WORKERS = 8
 @dataclass
 class TrainConfig:
     model: str = "fscfnet"  # a shipped config name, a model YAML, or a checkpoint to fine-tune
-    data: str = "demo"
+    data: str | list = "demo"  # a dataset (name or YAML), or several trained as one (fscfnet.cfg.mix)
     epochs: int | None = None  # None: the dataset config's 'epochs', else 100
     imgsz: int | None = None  # None: the dataset config's 'imgsz', else 640
     scale: str = "resize"  # resize: frames letterboxed to imgsz; native: imgsz crops at the frames' own scale

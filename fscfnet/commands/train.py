@@ -1,6 +1,7 @@
 """Train FSCFNet (or any model config) on an IRSTD dataset; bare `python train.py` trains FSCFNet on the demo data.
 
     python train.py --model cfg/models/fscfnet.yaml --data NUAA-SIRST --epochs 100 --imgsz 320 --batch 16
+    python train.py --data NUAA-SIRST NUDT-SIRST IRSTD-1K --scale native   # three datasets as one
     python train.py --resume                      # continue the newest runs/train/*/weights/last.pt
     torchrun --nproc_per_node 2 train.py ...      # DistributedDataParallel (gloo on CPU, NCCL on GPUs)
 """
@@ -34,7 +35,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help=f"model YAML (default {d.model})")
-    ap.add_argument("--data", help="demo, IRSTD-1K, NUDT-SIRST, NUAA-SIRST or a dataset YAML (default demo)")
+    ap.add_argument("--data", nargs="+", help="demo, IRSTD-1K, NUDT-SIRST, NUAA-SIRST or a dataset YAML (default demo); "
+                                               "several: trained as one, each its share of every epoch, validated "
+                                               "each on its own, best.pt on their mean (a YAML with datasets: sets "
+                                               "shares and class maps)")
     ap.add_argument("--epochs", type=int, help="default: the dataset's suggestion, else 100")
     ap.add_argument("--imgsz", type=int, help="square training size (default: the dataset's suggestion, else 640)")
     ap.add_argument("--batch", type=int, help=f"total batch size over all processes (default {d.batch})")
@@ -72,6 +76,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         else:
             values[key] = value
     values.update({k: getattr(args, k) for k in FLAGS if getattr(args, k) is not None})
+    if isinstance(values.get("data"), list) and len(values["data"]) == 1:
+        values["data"] = values["data"][0]
     if args.cache:
         values["cache"] = True
     return load_train_config(values, "train.py settings")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..cfg.data import DataConfig, load_data_config
+from ..cfg.mix import DataMix, load_training_data, parts_of
 from .demo import generate_demo
 
 
@@ -24,4 +25,12 @@ def ensure_dataset(cfg: DataConfig) -> DataConfig:
         print(f"generating the synthetic demo dataset in {cfg.root} (seed 0) ...")
         generate_demo(cfg.root, seed=0)
     cfg.require_root()
+    return cfg
+
+
+def open_training_data(data: str | list) -> DataConfig | DataMix:
+    """What training's ``--data`` names (one dataset, several, or a mix YAML), every dataset in it ready to read."""
+    cfg = load_training_data(data)
+    for part in parts_of(cfg):
+        ensure_dataset(part.data)
     return cfg

@@ -169,16 +169,18 @@ class IRSTDDataset(Dataset):
         xy, wh = lab[:, 1:3] * (w, h), lab[:, 3:5] * (w, h)
         return np.concatenate([xy - wh / 2, xy + wh / 2], 1)
 
-    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, str]:
-        """Training sample ``key`` = index (in the epoch of :meth:`set_epoch`) or ``(epoch, index)``: the
+    def __getitem__(self, key: int | tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor, str]:
+        """Training sample ``key`` = index (in the epoch of :meth:`set_epoch`) or ``(epoch, index, *draw)``: the
         augmented ``(C, S, S)`` uint8 image, its ``(n, 5)`` class, cx, cy, w, h targets (normalised to the input,
-        as in YOLO label files), and the image's path. Every random draw depends only on (seed, epoch, index), so
-        any worker, in any order, gives the same sample. (Validation reads whole frames: :meth:`frame`.)"""
+        as in YOLO label files), and the image's path. Every random draw depends only on (seed, epoch, index,
+        *draw), so any worker, in any order, gives the same sample; ``draw`` tells apart the copies of an image
+        that an epoch holds more than once (a mix's oversampled dataset). (Validation reads whole frames:
+        :meth:`frame`.)"""
         if self.augment is None:
             raise TypeError(f"{self.cfg.name} {self.split}: a dataset without augmentation is read with frame(i)")
-        epoch, i = key if isinstance(key, tuple) else (self.epoch, key)
+        epoch, i, *draw = key if isinstance(key, tuple) else (self.epoch, key)
         aug, size = self.augment, self.imgsz
-        rng = np.random.default_rng([self.seed, epoch, i])
+        rng = np.random.default_rng([self.seed, epoch, i, *draw])
         if self.mosaic_on(epoch) and rng.random() < aug.mosaic:
             pool = self.epoch_indices(epoch)
             partners = rng.integers(0, len(self) if pool is None else len(pool), 3).tolist()
@@ -284,7 +286,7 @@ class EpochSampler(Sampler):
         return math.ceil(self.size / self.world)
 
 
-def build_dataloader(dataset: IRSTDDataset, batch_size: int, workers: int, shuffle: bool, seed: int = 0,
+def build_dataloader(dataset: IRSTDDataset | Dataset, batch_size: int, workers: int, shuffle: bool, seed: int = 0,
                      rank: int = 0, world: int = 1, persistent: bool = False, pin_memory: bool = False) -> DataLoader:
     """A DataLoader over :class:`EpochSampler` keys (call ``loader.sampler.set_epoch(e)`` before each epoch), each
     epoch over the dataset's :meth:`~IRSTDDataset.epoch_indices` (every image without a background ratio).
@@ -293,7 +295,7 @@ def build_dataloader(dataset: IRSTDDataset, batch_size: int, workers: int, shuff
     the workers share the CPUs (changing it inside a forked worker waits forever on the parent's pool)."""
     if workers > 0:
         cv2.setNumThreads(1)
-    subset = dataset.epoch_indices if dataset.background_ratio is not None else None
+    subset = dataset.epoch_indices if dataset.epoch_indices(0) is not None else None
     sampler = EpochSampler(len(dataset), shuffle, seed, rank, world, subset)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler,
                       num_workers=workers, collate_fn=collate, pin_memory=pin_memory, drop_last=False,

@@ -21,8 +21,9 @@ import torch.distributed as dist
 from torch import nn
 
 from ..cfg.data import DataConfig
+from ..cfg.mix import DataMix, parts_of
 from ..cfg.train import TrainConfig, load_train_config
-from ..data import open_dataset
+from ..data import open_training_data
 from ..data.dataset import epoch_images
 from ..errors import UserError
 from ..utils.device import training_device
@@ -57,13 +58,13 @@ class Processes:
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
                                     timeout=datetime.timedelta(seconds=timeout_s))
 
-    def open_dataset(self, data: str) -> DataConfig:
-        """The dataset, readied by rank 0 first (a missing demo set is generated once), then by the others."""
+    def open_dataset(self, data: str | list) -> DataConfig | DataMix:
+        """The dataset(s), readied by rank 0 first (a missing demo set is generated once), then by the others."""
         if self.world == 1:
-            return open_dataset(data)
-        cfg = open_dataset(data) if self.is_main else None
+            return open_training_data(data)
+        cfg = open_training_data(data) if self.is_main else None
         dist.barrier()
-        return cfg or open_dataset(data)
+        return cfg or open_training_data(data)
 
     def wrap(self, model: nn.Module, sync_bn: bool) -> nn.Module:
         """``model`` itself for one process, else its DistributedDataParallel wrapper."""
@@ -82,7 +83,7 @@ class Processes:
 @dataclass(frozen=True)
 class TrainPlan:
     cfg: TrainConfig  # every default resolved: epochs, imgsz, optimizer, lr0 (args.yaml, train_args)
-    data: DataConfig
+    data: DataConfig | DataMix
     device: torch.device
     processes: Processes
     amp: torch.dtype | None  # autocast dtype; None: full precision
@@ -122,7 +123,7 @@ def start_process(cfg: TrainConfig, processes: Processes) -> torch.device:
     return device
 
 
-def resolve_plan(cfg: TrainConfig, data: DataConfig, device: torch.device, processes: Processes,
+def resolve_plan(cfg: TrainConfig, data: DataConfig | DataMix, device: torch.device, processes: Processes,
                  resume: Path | None, log: Callable[[str], None]) -> TrainPlan:
     """Every default filled from the dataset and the device: epochs and imgsz (the dataset's suggestion, else 100
     and 640), the optimizer and its learning rate (``auto``: by the run's optimizer steps), a stored AMP mode
@@ -132,7 +133,8 @@ def resolve_plan(cfg: TrainConfig, data: DataConfig, device: torch.device, proce
         if note:
             log(note)
     epochs, imgsz = cfg.epochs or data.epochs or 100, cfg.imgsz or data.imgsz or 640
-    images = epoch_images(data, "train", cfg.background_ratio)  # background folders and ratio included
+    # background folders and ratio included; a mix's epoch is its datasets' epochs together, whatever the shares
+    images = sum(epoch_images(p.data, "train", cfg.background_ratio) for p in parts_of(data))
     optimizer, lr0 = dataclasses.replace(cfg, epochs=epochs).resolve_optimizer(optimizer_steps(epochs, images, cfg))
     cfg = dataclasses.replace(cfg, epochs=epochs, imgsz=imgsz, optimizer=optimizer, lr0=lr0)
     if resume is not None:

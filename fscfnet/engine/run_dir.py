@@ -33,13 +33,15 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:
-    """Rewrite results.csv atomically (numbers with 6 significant digits)."""
+    """Rewrite results.csv atomically (numbers with 6 significant digits): the standard columns, then any others
+    the rows hold (a mixed run's ``DATASET/metric`` columns), in the order first seen."""
     def fmt(v: object) -> str:
         if v is None or v == "":
             return ""
         return f"{v:.6g}" if isinstance(v, float) else str(v)
 
-    lines = [",".join(COLUMNS)] + [",".join(fmt(r.get(c)) for c in COLUMNS) for r in rows]
+    columns = [*COLUMNS, *dict.fromkeys(k for r in rows for k in r if k not in COLUMNS)]
+    lines = [",".join(columns)] + [",".join(fmt(r.get(c)) for c in columns) for r in rows]
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 

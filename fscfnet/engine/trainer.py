@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import yaml
@@ -21,6 +22,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..cfg.mix import parts_of
 from ..cfg.train import TrainConfig
 from ..data.dataset import (
     IRSTDDataset,
@@ -28,6 +30,7 @@ from ..data.dataset import (
     build_frame_loader,
     label_stats,
 )
+from ..data.mix import MixedDataset, remap_classes
 from ..data.views import InferenceMode
 from ..detection.loss import V10DetectionLoss
 from ..errors import UserError
@@ -49,6 +52,8 @@ from .validator import validate
 
 __all__ = ["Trainer", "TrainingError", "load_matching"]
 
+COUNTS = ("images", "targets", "megapixels")  # what a mixed validation sums over its datasets, not averages
+
 
 def load_matching(model: nn.Module, path: Path) -> tuple[int, int]:
     """Copy the tensors of checkpoint ``path`` whose names and shapes match; returns (loaded, model total)."""
@@ -62,6 +67,25 @@ def load_matching(model: nn.Module, path: Path) -> tuple[int, int]:
 def fitness(metrics: dict, weights: dict) -> float:
     """The number ``best.pt`` maximises: a weighted sum of metrics (missing ones count 0)."""
     return float(sum(w * (metrics.get(k) or 0.0) for k, w in weights.items()))
+
+
+def scores(metrics: dict) -> str:
+    return (f"AP50 {metrics['ap50'] or 0:.3f} AP50:95 {metrics['ap50_95'] or 0:.3f} P {metrics['precision'] or 0:.3f} "
+            f"R {metrics['recall'] or 0:.3f}")
+
+
+def mean_metrics(runs: dict[str, dict]) -> dict:
+    """One validation's metrics as they are; several datasets' as the mean of each number over the datasets that
+    have it (what fitness and ``best.pt`` judge; counts are summed), with each dataset's own under ``datasets``."""
+    if len(runs) == 1:
+        return next(iter(runs.values()))
+    keys = dict.fromkeys(k for m in runs.values() for k, v in m.items()
+                         if isinstance(v, (int, float)) and not isinstance(v, bool))
+    out = {}
+    for k in keys:
+        vals = [m[k] for m in runs.values() if m.get(k) is not None]
+        out[k] = (sum(vals) if k in COUNTS else float(np.mean(vals))) if vals else None
+    return {**out, "datasets": runs}
 
 
 def build_train_model(plan: TrainPlan, ckpt: dict | None, log: Callable[[str], None]) -> nn.Module:
@@ -84,19 +108,24 @@ def build_train_model(plan: TrainPlan, ckpt: dict | None, log: Callable[[str], N
     return model.to(plan.device)
 
 
-def build_loaders(plan: TrainPlan, channels: int, log: Callable[[str], None]) -> tuple[DataLoader, DataLoader | None]:
-    """The augmented, shuffled training loader (this process's share) and, on rank 0, the test split's whole
-    frames, twice the batch at a time (no gradients to hold); workers persist across epochs."""
+def build_loaders(plan: TrainPlan, channels: int, log: Callable[[str], None]) -> tuple[DataLoader, dict[str, DataLoader]]:
+    """The augmented, shuffled training loader (this process's share; several datasets mixed by their shares) and,
+    on rank 0, each dataset's test split as whole frames, twice the batch at a time (no gradients to hold), by
+    dataset name; workers persist across epochs."""
     cfg, p, cuda = plan.cfg, plan.processes, plan.device.type == "cuda"
-    train_set = IRSTDDataset(plan.data, "train", cfg.imgsz, cfg.augment_config(), channels, cfg.cache, cfg.seed, log,
-                             cfg.scale, cfg.norm(), cfg.background_ratio)
+    parts = parts_of(plan.data)
+    train_sets = [remap_classes(IRSTDDataset(part.data, "train", cfg.imgsz, cfg.augment_config(), channels, cfg.cache,
+                                             cfg.seed, log, cfg.scale, cfg.norm(), cfg.background_ratio), part.classes)
+                  for part in parts]
+    train_set = train_sets[0] if len(parts) == 1 else MixedDataset(train_sets, [q.share for q in parts], cfg.seed)
     train_set.mosaic_until = cfg.epochs - cfg.close_mosaic
     train = build_dataloader(train_set, plan.batch, plan.workers, True, cfg.seed, p.rank, p.world, persistent=True,
                              pin_memory=cuda)
     if not p.is_main:
-        return train, None
-    val_set = IRSTDDataset(plan.data, "test", cfg.imgsz, None, channels, cfg.cache, cfg.seed, log, norm=cfg.norm())
-    return train, build_frame_loader(val_set, 2 * plan.batch, plan.workers, persistent=True)
+        return train, {}
+    val_sets = [remap_classes(IRSTDDataset(part.data, "test", cfg.imgsz, None, channels, cfg.cache, cfg.seed, log,
+                                           norm=cfg.norm()), part.classes) for part in parts]
+    return train, {v.cfg.name: build_frame_loader(v, 2 * plan.batch, plan.workers, persistent=True) for v in val_sets}
 
 
 def build_state(model: nn.Module, plan: TrainPlan) -> TrainState:
@@ -117,7 +146,7 @@ class Trainer:
         device = start_process(cfg, processes)
         self.plan = plan = resolve_plan(cfg, processes.open_dataset(cfg.data), device, processes, resume, self.log)
         self.model = build_train_model(plan, ckpt, self.log)
-        self.train_loader, self.val_loader = build_loaders(plan, self.model.ch, self.log)
+        self.train_loader, self.val_loaders = build_loaders(plan, self.model.ch, self.log)
         self.state = build_state(self.model, plan)
         if ckpt is not None:
             self.state.load_state_dict(ckpt)
@@ -166,7 +195,8 @@ class Trainer:
         if not plan.resumed:
             plot_label_stats(*label_stats(train_set), plan.save_dir / "labels.png", f"{plan.data.name} train")
         world = plan.processes.world
-        self.log(f"{train_set.summary}\n{self.val_loader.dataset.dataset.summary}\n"
+        val_summaries = "".join(f"{v.dataset.dataset.summary}\n" for v in self.val_loaders.values())
+        self.log(f"{train_set.summary}\n{val_summaries}"
                  f"training {cfg.model} on {plan.device} ({world} process{'es' if world > 1 else ''}, "
                  f"{plan.workers} loader workers each, amp {plan.amp_name}), {cfg.epochs} epochs at {cfg.imgsz}, "
                  f"batch {cfg.batch} (x{accumulation(cfg.batch, cfg.nbs)} accumulation), {cfg.optimizer} lr0 "
@@ -206,14 +236,16 @@ class Trainer:
         if (epoch + 1) % cfg.val_period and epoch + 1 < cfg.epochs:
             return {}, None, False
         t0 = time.perf_counter()
-        v = validate(self.state.eval_model, self.val_loader, 2 * self.plan.batch, device=self.plan.device,
-                     mode=InferenceMode.matching(cfg.scale, cfg.imgsz))
-        metrics, seconds = v.metrics_dict(), time.perf_counter() - t0
+        runs = {name: validate(self.state.eval_model, loader, 2 * self.plan.batch, device=self.plan.device,
+                               mode=InferenceMode.matching(cfg.scale, cfg.imgsz))
+                for name, loader in self.val_loaders.items()}
+        metrics = mean_metrics({name: v.metrics_dict() for name, v in runs.items()})
+        seconds = time.perf_counter() - t0
         fit = fitness(metrics, cfg.fitness)
         is_best = best.fitness is None or fit > best.fitness
         if is_best:
             best.fitness, best.epoch, best.metrics = fit, epoch, {**metrics, "epoch": epoch + 1}
-            self.best_curves = v.metrics.curves
+            self.best_curves = next(iter(runs.values())).metrics.curves if len(runs) == 1 else None
         return metrics, seconds, is_best
 
     def _end_epoch(self, epoch: int, result: EpochResult) -> bool:
@@ -225,8 +257,11 @@ class Trainer:
         metrics, val_s, is_best = self._validate(epoch)
         stop = bool(metrics) and epoch - state.best.epoch >= cfg.patience
         state.finished = stop or epoch + 1 >= cfg.epochs
+        per_dataset = {f"{name}/{k}": metrics.get("datasets", {}).get(name, {}).get(k)
+                       for name in self.val_loaders for k in METRIC_COLUMNS} if len(self.val_loaders) > 1 else {}
         self.rows.append({"epoch": epoch + 1, **result.losses, "lr": result.lr,
-                          **{k: metrics.get(k) for k in METRIC_COLUMNS}, "train_s": result.seconds, "val_s": val_s})
+                          **{k: metrics.get(k) for k in METRIC_COLUMNS}, "train_s": result.seconds, "val_s": val_s,
+                          **per_dataset})
         common = dict(model=self.model, names=self.plan.data.names, state_dict=state.eval_model.state_dict(),
                       train_args=cfg.as_dict(), epoch=epoch, best_fitness=state.best.fitness, metrics=metrics)
         self.files.commit_epoch(self.rows, common if is_best else None, {**common, "training": state.state_dict()})
@@ -243,9 +278,10 @@ class Trainer:
         if not metrics:
             self.log(f"{speed} (validation every {cfg.val_period} epochs)")
             return
-        self.log(f"{speed}, AP50 {metrics['ap50'] or 0:.3f} AP50:95 {metrics['ap50_95'] or 0:.3f} P "
-                 f"{metrics['precision'] or 0:.3f} R {metrics['recall'] or 0:.3f}{' (best)' if is_best else ''}"
-                 f"{f'; no better fitness for {cfg.patience} epochs: stopping' if stop else ''}")
+        rows = [(f"  {name}", m) for name, m in metrics.get("datasets", {}).items()]
+        self.log(f"{speed}, {'mean of ' + str(len(rows)) + ' datasets ' if rows else ''}{scores(metrics)}"
+                 f"{' (best)' if is_best else ''}{f'; no better fitness for {cfg.patience} epochs: stopping' if stop else ''}"
+                 + "".join(f"\n{name}: {scores(m)}" for name, m in rows))
 
     def _plots(self) -> None:
         """results.png and the best epoch's PR and F1 curves (when it was validated in this process)."""

@@ -105,6 +105,9 @@ dataset's sequences tracked with this tracker and judged (:mod:`fscfnet.track.ev
     data = data or model.train_args.get("data")
     if not data:
         raise UserError(f"{model.path}: the model names no dataset; pass --data NAME or a dataset YAML")
+    if isinstance(data, list):
+        raise UserError(f"{model.path}: the model trained on several datasets ({', '.join(map(str, data))}); pass "
+                        f"--data with one of them")
     cfg = open_dataset(data)
     if cfg.nc != model.nc:
         raise UserError(f"{model.path}: the model predicts {model.nc} classes but {cfg.source} has {cfg.nc} "
