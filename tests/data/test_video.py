@@ -168,3 +168,14 @@ def test_video_options_on_a_frame_dataset_are_a_one_line_error(tmp_path, capsys)
     (tmp_path / "images").mkdir()
     assert prepare_main([str(tmp_path), "--dst", str(tmp_path / "out"), "--every", "5"]) == 2
     assert "--every, --names and --skip-bad-rows are for video datasets" in capsys.readouterr().err
+
+
+def test_class_names_come_from_the_class_column_of_videos_csv_when_it_names_each_id(source, tmp_path):
+    """cam holds gt class 2 and is labelled DRONE, seq class 1 and BIRD: names [BIRD, DRONE] without --names."""
+    assert prepare_main([str(source), "--dst", str(tmp_path / "A"), "--every", "3"]) == 0
+    assert "names: [BIRD, DRONE]" in (tmp_path / "A" / "data.yaml").read_text()
+    (source / "videos.csv").write_text("video,class,distance_bin\ncam,DRONE,FAR\nseq,DRONE,CLOSE\n")  # 2 ids, 1 name
+    assert prepare_main([str(source), "--dst", str(tmp_path / "B"), "--every", "3"]) == 0
+    assert "names: [class1, class2]" in (tmp_path / "B" / "data.yaml").read_text()
+    assert prepare_main([str(source), "--dst", str(tmp_path / "C"), "--every", "3", "--names", "x", "y"]) == 0
+    assert "names: [x, y]" in (tmp_path / "C" / "data.yaml").read_text()  # given names win

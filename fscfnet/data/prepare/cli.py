@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=int, default=None, metavar="K",
                     help="video datasets: keep every K-th frame of the training sequences (test sequences keep all)")
     ap.add_argument("--names", nargs="+", default=None, metavar="NAME",
-                    help="video datasets: class names, ground-truth class k being the k-th (default: class1, ...)")
+                    help="video datasets: class names, ground-truth class k being the k-th (default: the class "
+                         "column of videos.csv where it names each class id, else class1, ...)")
     ap.add_argument("--skip-bad-rows", action="store_true",
                     help="video datasets: skip and count bad ground-truth rows instead of stopping at the first")
     ap.add_argument("--stats-out", type=Path, default=None,

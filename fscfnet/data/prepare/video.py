@@ -34,7 +34,8 @@ def prepare_video(src: Path, dst: Path, every: int = 1, overwrite: bool = False,
                   skip_bad_rows: bool = False, log: Callable[[str], None] = print) -> dict:
     """Convert the video dataset in ``src`` into ``dst`` (built beside it, renamed into place); returns the summary
     that :func:`fscfnet.data.prepare.run.format_summary` prints. ``names``: the class names, class k of the
-    ground truth being ``names[k - 1]`` (a class beyond them is a bad row); default: one per class id seen."""
+    ground truth being ``names[k - 1]`` (a class beyond them is a bad row); default: the ``class`` column of
+    ``videos.csv`` where it names each class id consistently (:func:`labelled_names`), else class1, class2, ..."""
     src, dst = Path(src).resolve(), Path(dst).resolve()
     if every < 1:
         raise UserError(f"--every {every} must be at least 1")
@@ -47,7 +48,7 @@ def prepare_video(src: Path, dst: Path, every: int = 1, overwrite: bool = False,
     try:
         for sub in ("images", "labels", "img_idx"):
             (tmp / sub).mkdir()
-        rows, stats = [], {"ignored_rows": 0, "skipped_rows": [], "classes_seen": set()}
+        rows, stats = [], {"ignored_rows": 0, "skipped_rows": [], "classes_seen": set(), "class_labels": {}}
         with ThreadPoolExecutor(max_workers=4) as pool:  # PNG encoding releases the GIL
             for k, seq in enumerate(sequences, 1):
                 stride = every if seq.split == "train" else 1
@@ -128,6 +129,8 @@ def _extract(seq: Sequence, stride: int, tmp: Path, pool: ThreadPoolExecutor, na
     stats["skipped_rows"] += gt.skipped
     for boxes in gt.boxes.values():
         stats["classes_seen"].update(int(c) for c in boxes[:, 0])
+        for c in boxes[:, 0]:  # the sequence's own class name (videos.csv), per class id
+            stats["class_labels"].setdefault(int(c), set()).add(seq.attributes.get("class"))
     write_mot_gt(tmp / "gt" / f"{seq.name}.txt", gt)
     rows = []
     for k, stem in kept:
@@ -151,6 +154,15 @@ def write_mot_gt(path: Path, gt: GroundTruth) -> None:
     path.write_text("".join(lines))
 
 
+def labelled_names(labels: dict[int, set], seen: list[int]) -> list[str] | None:
+    """Class names from ``videos.csv``'s ``class`` column, when it names every class id the ground truth uses,
+    one name per id and one id per name (a sequence of class id 2 labelled BIRD makes class 2 BIRD); else None."""
+    named = {c: next(iter(v)) for c, v in labels.items() if len(v) == 1 and None not in v}
+    if not seen or set(named) != set(labels) or len(set(named.values())) != len(named):
+        return None
+    return [named.get(c, f"class{c + 1}") for c in range(max(seen) + 1)]
+
+
 def _write_tables(rows: list[dict], sequences: list[Sequence], tmp: Path, name: str, every: int,
                   names: list[str] | None, stats: dict, src: Path) -> dict:
     """Split lists, ``frames.csv``, ``data.yaml`` and ``video.json``; returns the summary."""
@@ -163,7 +175,7 @@ def _write_tables(rows: list[dict], sequences: list[Sequence], tmp: Path, name: 
         w.writerow([*FRAME_COLUMNS, *attributes])
         w.writerows([[r[c] for c in FRAME_COLUMNS] + [r["attributes"].get(a, "") for a in attributes] for r in rows])
     seen = sorted(stats["classes_seen"])
-    names = names or [f"class{c + 1}" for c in range(max(seen, default=0) + 1)]
+    names = names or labelled_names(stats["class_labels"], seen) or [f"class{c + 1}" for c in range(max(seen, default=0) + 1)]
     (tmp / "data.yaml").write_text(f"# written by fscfnet prepare from {src}\npath: {tmp.parent / name}\n"
                                    f"train: img_idx/train_{name}.txt\ntest: img_idx/test_{name}.txt\n"
                                    f"names: [{', '.join(names)}]\n")
