@@ -38,6 +38,7 @@ from .track import TrackerConfig
 from .engine.tracking import run_track
 from .utils.device import select_device
 from .utils.files import increment_path
+from .weights import shipped_path
 
 
 class FSCFNet:
@@ -50,7 +51,8 @@ class FSCFNet:
         if not self.source.is_file():
             if not is_name(model):
                 raise UserError(f"{model}: no such model config or weights file")
-            self.source = resolve_model(model)  # a shipped config by name
+            # a shipped checkpoint by name (trained weights), else a shipped config by name (new weights)
+            self.source = shipped_path(str(model)) or resolve_model(model)
         self.weights: Path | None = None
         self.net: torch.nn.Module | None = None
         self._loaded: InferenceModel | None = None
@@ -112,24 +114,26 @@ class FSCFNet:
         self.metrics = v.metrics_dict()
         return self.metrics
 
-    def predict(self, source: Source, conf: float = 0.25, imgsz: int | str | None = None, batch: int = 1,
+    def predict(self, source: Source, conf: float | None = None, imgsz: int | str | None = None, batch: int = 1,
                 stream: bool = False, recursive: bool = False, norm: str | None = None,
                 **mode: object) -> list[Result] | Iterator[Result]:
         """Detections for each image or video frame of ``source`` (path, folder, glob, video, list file, array or
         a list of those), in original pixels, in the mode of :meth:`mode`, frames read under ``norm`` (default:
         the model's input normalisation). ``stream=True`` returns a generator, so memory stays flat on large
         sources."""
+        conf = self.model.conf if conf is None else conf  # a shipped checkpoint's recommendation, else 0.25
         predictor = Predictor(self.model, self.mode(imgsz, **mode), conf, batch,
                               norm=InputNorm.parse(norm) if norm else None)
         results = predictor(source, recursive)
         return results if stream else list(results)
 
-    def detect(self, source: Source, conf: float = 0.25, imgsz: int | str | None = None, batch: int = 1,
+    def detect(self, source: Source, conf: float | None = None, imgsz: int | str | None = None, batch: int = 1,
                save_txt: bool = False, save_conf: bool = False, recursive: bool = False, save_crop: bool = False,
                project: str | Path = "runs/detect", name: str = "exp", norm: str | None = None,
                **mode: object) -> Path:
         """What ``detect.py`` does: annotated images/videos (and labels, crops) in a new run directory, returned."""
         save_dir = increment_path(Path(project) / name)
+        conf = self.model.conf if conf is None else conf
         run_detect(self.model, source, save_dir, self.mode(imgsz, **mode), conf, batch, True, save_txt, save_conf,
                    recursive, save_crop, norm=InputNorm.parse(norm) if norm else None)
         return save_dir

@@ -1,5 +1,6 @@
 """Detect targets in images, folders, globs, list files or videos: annotated copies (and YOLO labels) in a run folder.
 
+    python detect.py --source path/to/images      # the shipped fscfnet-irstd checkpoint, its recommended conf
     python detect.py --weights runs/train/exp/weights/best.pt --source path/to/images [--conf 0.25] [--save-txt]
     python detect.py --weights best.onnx --source "frames/*.png" --imgsz 640
     python detect.py --weights best.pt --source big_frames/ --slice 640 --batch 8 --save-crop   # large frames
@@ -31,15 +32,19 @@ from fscfnet.engine.predictor import run_detect
 from fscfnet.utils.cli import check_conf, run_cli
 from fscfnet.utils.device import select_device
 from fscfnet.utils.files import increment_path
+from fscfnet.weights import DEFAULT
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--weights", required=True, help="checkpoint written by train.py, or an ONNX / TorchScript export")
+    ap.add_argument("--weights", default=DEFAULT, help="checkpoint written by train.py, an ONNX / TorchScript export, "
+                                                        f"or a shipped checkpoint's name (default {DEFAULT})")
     ap.add_argument("--source", required=True, nargs="+",
                     help="image file, folder, glob, video file or .txt list of paths (several allowed)")
-    ap.add_argument("--conf", type=float, default=0.25, help="keep detections at or above this score")
+    ap.add_argument("--conf", type=float, default=None,
+                    help="keep detections at or above this score (default: a shipped checkpoint's recommended "
+                         "confidence, else 0.25; with --track, the tracker's)")
     ap.add_argument("--batch", type=int, default=1, help="network inputs (frames or tiles) per forward pass")
     ap.add_argument("--recursive", action="store_true",
                     help="also look in subfolders of a folder source (mirrored in the outputs)")
@@ -63,12 +68,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> Path:
     if args.track:
+        args.conf = track_cmd.DEFAULTS.high if args.conf is None else args.conf
         return track_cmd.run(args)
-    model = load_inference_model(Path(args.weights), select_device(args.device))
+    model = load_inference_model(args.weights, select_device(args.device))
     mode = mode_from_args(model, args)
-    check_conf(args.conf)
+    conf = model.conf if args.conf is None else args.conf
+    check_conf(conf)
     save_dir = increment_path(Path(args.project) / args.name)
-    run_detect(model, args.source, save_dir, mode, args.conf, args.batch, not args.nosave, args.save_txt,
+    run_detect(model, args.source, save_dir, mode, conf, args.batch, not args.nosave, args.save_txt,
                args.save_conf, args.recursive, args.save_crop, norm=norm_from_args(args))
     return save_dir
 

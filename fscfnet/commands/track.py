@@ -25,6 +25,7 @@ from fscfnet.engine.tracking import run_track
 from fscfnet.utils.cli import check_conf, run_cli
 from fscfnet.utils.device import select_device
 from fscfnet.utils.files import increment_path
+from fscfnet.weights import DEFAULT
 
 DEFAULTS = TrackerConfig()
 
@@ -62,7 +63,8 @@ def tracker_config(args: argparse.Namespace, high: float) -> TrackerConfig:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--weights", required=True, help="checkpoint written by train.py, or an ONNX / TorchScript export")
+    ap.add_argument("--weights", default=DEFAULT, help="checkpoint written by train.py, an ONNX / TorchScript export, "
+                                                        f"or a shipped checkpoint's name (default {DEFAULT})")
     ap.add_argument("--source", required=True, nargs="+",
                     help="video file, image-sequence folder, glob, .txt list, webcam index or stream URL (several)")
     ap.add_argument("--conf", type=float, default=DEFAULTS.high,
@@ -80,7 +82,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> Path:
     config = tracker_config(args, args.conf)
-    model = load_inference_model(Path(args.weights), select_device(args.device))
+    model = load_inference_model(args.weights, select_device(args.device))
     mode = mode_from_args(model, args)
     save_dir = increment_path(Path(args.project) / args.name)
     run_track(model, args.source, save_dir, mode, config, not args.nosave, args.recursive, norm_from_args(args),

@@ -56,9 +56,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> dict:
-    model = load_inference_model(Path(args.weights), select_device(args.device))
+    model = load_inference_model(args.weights, select_device(args.device))
     mode = mode_from_args(model, args)
     norm = norm_from_args(args)
+    print(f"model: {model.identity()}", file=sys.stderr)
     print(f"val: {mode.describe()}, input {norm or model.norm} ({model.format}, trained with scale {model.scale})",
           file=sys.stderr)
     save_dir = increment_path(Path(args.project) / args.name)

@@ -20,8 +20,10 @@ from ..cfg.norm import InputNorm
 from ..data.views import InferenceMode, round_up
 from ..errors import UserError
 from ..utils.cli import check_imgsz
+from ..weights import resolve_weights
 from .checkpoint import file_kind, load_checkpoint, model_from_checkpoint
 
+DEFAULT_CONF = 0.25  # detect's confidence unless the command or a shipped checkpoint's card sets one
 META_KEY = "fscfnet"  # ONNX metadata_props key / TorchScript extra file holding the metadata JSON
 
 
@@ -50,6 +52,7 @@ class InferenceModel:
     module: torch.nn.Module | None = None  # the fused PyTorch model, for the "pytorch" format
     scale: str = "resize"  # how the training images were scaled: "resize" (letterboxed) or "native" (crops)
     norm: InputNorm = field(default_factory=InputNorm)  # how frame values became 0..255 in training
+    card: dict = field(default_factory=dict)  # a shipped checkpoint's card (name, conf, ...); {} otherwise
 
     @property
     def nc(self) -> int:
@@ -92,9 +95,24 @@ class InferenceModel:
                             f"cannot run; use --imgsz {self.imgsz} or --slice {self.imgsz}, or export again with "
                             f"--dynamic")
 
+    @property
+    def conf(self) -> float:
+        """The confidence detection keeps by default: the shipped checkpoint's recommendation, else 0.25."""
+        return float(self.card.get("conf", DEFAULT_CONF))
+
+    def identity(self) -> str:
+        """Which model this is, for the first line a command prints."""
+        data = self.train_args.get("data")
+        data = "+".join(map(str, data)) if isinstance(data, list) else data
+        if self.card:
+            return (f"{self.card['name']} (shipped with fscfnet: {', '.join(self.names)}, trained on {data} at commit "
+                    f"{self.card.get('commit', '?')}; recommended conf {self.conf:g})")
+        return f"{self.path} ({', '.join(self.names)}{f', trained on {data}' if data else ''})"
+
     def metadata(self) -> dict:
         return {"names": self.names, "ch": self.ch, "stride": self.stride, "imgsz": self.imgsz,
-                "data": self.train_args.get("data"), "scale": self.scale, "input_norm": str(self.norm)}
+                "data": self.train_args.get("data"), "scale": self.scale, "input_norm": str(self.norm),
+                **({"card": self.card} if self.card else {})}
 
 
 def from_module(model: torch.nn.Module, names: list[str], device: torch.device, fuse: bool = True,
@@ -121,7 +139,9 @@ def from_module(model: torch.nn.Module, names: list[str], device: torch.device, 
 
 def _pytorch(path: Path, device: torch.device, fuse: bool) -> InferenceModel:
     ckpt = load_checkpoint(path)
-    return from_module(model_from_checkpoint(ckpt), ckpt["names"], device, fuse, ckpt.get("train_args", {}), path)
+    model = from_module(model_from_checkpoint(ckpt), ckpt["names"], device, fuse, ckpt.get("train_args", {}), path)
+    model.card = dict(ckpt.get("card") or {})
+    return model
 
 
 def _meta(path: Path, raw: str | bytes | None) -> dict:
@@ -156,7 +176,8 @@ def _onnx(path: Path, device: torch.device) -> InferenceModel:
 
     return InferenceModel(run, meta["names"], meta["ch"], meta["stride"], meta["imgsz"], device, "onnx", path,
                           fixed_imgsz=not meta.get("dynamic", False), train_args={"data": meta.get("data")},
-                          scale=meta.get("scale") or "resize", norm=InputNorm.parse(meta.get("input_norm")))
+                          scale=meta.get("scale") or "resize", norm=InputNorm.parse(meta.get("input_norm")),
+                          card=dict(meta.get("card") or {}))
 
 
 def _torchscript(path: Path, device: torch.device) -> InferenceModel:
@@ -175,14 +196,13 @@ def _torchscript(path: Path, device: torch.device) -> InferenceModel:
 
     return InferenceModel(run, meta["names"], meta["ch"], meta["stride"], meta["imgsz"], device, "torchscript",
                           path, fixed_imgsz=False, train_args={"data": meta.get("data")}, scale=meta.get("scale") or "resize",
-                          norm=InputNorm.parse(meta.get("input_norm")))
+                          norm=InputNorm.parse(meta.get("input_norm")), card=dict(meta.get("card") or {}))
 
 
 def load_inference_model(path: Path | str, device: torch.device | None = None, fuse: bool = True) -> InferenceModel:
-    """Load ``path`` (checkpoint, ONNX or TorchScript) for inference on ``device`` (default CPU)."""
-    path, device = Path(path), device or torch.device("cpu")
-    if not path.is_file():
-        raise UserError(f"{path}: weights file not found")
+    """Load ``path`` (checkpoint, ONNX or TorchScript; or a shipped checkpoint's name) for inference on
+    ``device`` (default CPU)."""
+    path, device = resolve_weights(path), device or torch.device("cpu")
     kind = file_kind(path)
     if kind == "checkpoint":
         return _pytorch(path, device, fuse)

@@ -3,7 +3,8 @@
 A checkpoint is a dict of plain CPU data, loadable with ``torch.load(path, weights_only=True)`` on any machine
 and written atomically. Keys: ``format``, ``version``, ``model_yaml`` (the config dict), ``names``,
 ``state_dict`` (the EMA weights when training), ``train_args``, ``epoch`` (0-based, the last finished one),
-``best_fitness``, ``metrics``. ``last.pt`` adds what resuming needs (:mod:`fscfnet.engine.state`).
+``best_fitness``, ``metrics``. ``last.pt`` adds what resuming needs (:mod:`fscfnet.engine.state`); a shipped
+checkpoint adds ``storage`` (``float16``) and ``card`` (:func:`save_shipped`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import yaml
 from .._version import __version__
 from ..errors import UserError
 from ..utils.files import atomic_write
+from ..weights import resolve_weights
 
 FORMAT = "fscfnet-checkpoint"
+HALF = "float16"  # ``storage`` of a shipped checkpoint: floating-point weights kept in half precision
 
 
 def to_cpu(obj: Any) -> Any:
@@ -49,11 +52,10 @@ def save_checkpoint(path: Path, model: torch.nn.Module, names: list[str], *, sta
     return atomic_write(path, lambda tmp: torch.save(ckpt, tmp))
 
 
-def load_checkpoint(path: Path) -> dict:
-    """The checkpoint dict; a missing or foreign file raises :class:`UserError` naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: weights file not found")
+def load_checkpoint(path: Path | str) -> dict:
+    """The checkpoint dict (``path``: a file, or a shipped checkpoint's name), half-precision storage restored to
+    full precision; a missing or foreign file raises :class:`UserError` naming it."""
+    path = resolve_weights(path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as e:
@@ -61,7 +63,20 @@ def load_checkpoint(path: Path) -> dict:
         raise UserError(f"{path}: not a readable FSCFNet checkpoint ({first[:200]})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise UserError(f"{path}: not an FSCFNet checkpoint (no '{FORMAT}' marker); train one with train.py")
+    if ckpt.get("storage") == HALF:
+        ckpt["state_dict"] = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
     return ckpt
+
+
+def save_shipped(src: Path, dst: Path, card: dict) -> Path:
+    """Checkpoint ``src`` as a shipped one: its inference weights with floating-point tensors in half precision
+    (restored to float32 by :func:`load_checkpoint`), its config, names, training settings and metrics, and
+    ``card`` (``name``, ``conf`` and what docs/models.md says of it); no training state."""
+    ckpt = load_checkpoint(src)
+    weights = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    fields = ("format", "version", "model_yaml", "names", "train_args", "epoch", "best_fitness", "metrics")
+    out = {**{k: ckpt[k] for k in fields if k in ckpt}, "state_dict": weights, "storage": HALF, "card": dict(card)}
+    return atomic_write(dst, lambda tmp: torch.save(out, tmp))
 
 
 def load_resume_checkpoint(path: Path) -> dict:

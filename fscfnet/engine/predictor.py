@@ -171,8 +171,8 @@ def run_detect(model: InferenceModel, source: Source, save_dir: Path, mode: Infe
         print(f"skipped {frame.path}: {frame.error}", file=sys.stderr)
 
     predictor = Predictor(model, mode, conf, batch, keep_images=save or save_crop, on_skip=skip, norm=norm)
-    log(f"detect: {predictor.mode.describe()}, input {predictor.reader.norm} ({model.format}, trained with scale "
-        f"{model.scale}), conf {conf}")
+    log(f"model: {model.identity()}\ndetect: {predictor.mode.describe()}, input {predictor.reader.norm} "
+        f"({model.format}, trained with scale {model.scale}), conf {conf}")
     videos, names = VideoSink(save_dir), OutputNames()
     name = PurePosixPath()
     if save_txt:  # the class index of each label line, named (beside labels/, where no label file can collide)

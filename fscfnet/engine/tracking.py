@@ -126,6 +126,7 @@ def run_track(model: InferenceModel, source: Source | Sequence[Source], save_dir
     predictor = Predictor(model, mode, config.low, 1, keep_images=save_video,
                           on_skip=lambda f: print(f"skipped {f.path}: {f.error}", file=sys.stderr), norm=norm,
                           read_ahead=read_ahead, reconnects=reconnects)
+    log(f"model: {model.identity()}")
     log(f"track: {predictor.mode.describe()} ({model.format}), detections >= {config.low} (tracks start at "
         f">= {config.high}), confirmed after {config.confirm_hits} hits in {config.confirm_window} frames, "
         f"coasting {config.max_coast} frames")

@@ -1,0 +1,58 @@
+"""Make a shipped checkpoint: a trained run's weights in half precision with its model card.
+
+    python -m fscfnet.weights runs/train/exp/weights/best.pt --name fscfnet-irstd --conf 0.3 \\
+        --about "one class: small infrared targets; trained on NUAA-SIRST, NUDT-SIRST and IRSTD-1K"
+
+writes fscfnet/weights/NAME.pt (refused over 10 MB). The card records the name, the recommended confidence, the
+description, and the commit and command that trained the run (its provenance.json). How far half precision moves
+the detections is checked by tests/test_shipped.py."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..engine.checkpoint import load_checkpoint, save_shipped
+from ..engine.run_dir import RunFiles
+from ..errors import UserError
+from ..utils.cli import check_conf, run_cli
+from . import MAX_BYTES, WEIGHTS_DIR
+
+
+def card_for(src: Path, name: str, conf: float, about: str) -> dict:
+    """The card: name, conf, description, and the run's first start (commit, command, software) when recorded."""
+    starts = RunFiles.of_checkpoint(src).starts() or [{}]
+    first = starts[0]
+    return {"name": name, "conf": conf, "about": about, "commit": first.get("commit"), "command": first.get("command"),
+            "epochs": int(load_checkpoint(src)["epoch"]) + 1, "torch": first.get("torch")}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("weights", type=Path, help="a trained checkpoint (best.pt or last.pt)")
+    ap.add_argument("--name", required=True, help="the name it loads by, e.g. fscfnet-irstd")
+    ap.add_argument("--conf", type=float, required=True, help="the confidence detection keeps by default")
+    ap.add_argument("--about", required=True, help="one line: what it detects and what it was trained on")
+    ap.add_argument("--out-dir", type=Path, default=WEIGHTS_DIR, help="default: the package's weights folder")
+    args = ap.parse_args(argv)
+
+    def run() -> None:
+        check_conf(args.conf)
+        if not args.name.replace("-", "").replace("_", "").isalnum():
+            raise UserError(f"--name {args.name!r}: letters, digits, - and _ only")
+        dst = save_shipped(args.weights, args.out_dir / f"{args.name}.pt",
+                           card_for(args.weights, args.name, args.conf, args.about))
+        size = dst.stat().st_size
+        if size > MAX_BYTES:
+            dst.unlink()
+            raise UserError(f"{args.weights}: {size / 2**20:.1f} MB in half precision, over the {MAX_BYTES / 2**20:.0f} "
+                            f"MB a shipped checkpoint may weigh")
+        print(f"{dst}: {size / 2**20:.2f} MB")
+
+    return run_cli(run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
