@@ -16,7 +16,8 @@ from matplotlib.figure import Figure
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from fscfnet.data import open_dataset, read_index
+from fscfnet.cfg.mix import parts_of
+from fscfnet.data import open_training_data, read_index
 from fscfnet.engine import RunFiles, load_checkpoint, read_rows
 from fscfnet.experiments import timings
 from fscfnet.utils import provenance, save_figure, write_json
@@ -27,10 +28,10 @@ def summarize(run: Path) -> dict:
     rows = read_rows(run / "results.csv")
     best = load_checkpoint(run / "weights" / "best.pt")
     as_float = {k: float(v) for k, v in rows[-1].items() if v not in ("", None)}
-    data = open_dataset(args["data"])
-    n_train, n_test = (len(read_index(data.index_file(s))) for s in ("train", "test"))
+    parts = [p.data for p in parts_of(open_training_data(args["data"]))]  # one dataset, or a mix's datasets
+    n_train, n_test = (sum(len(read_index(d.index_file(s))) for d in parts) for s in ("train", "test"))
     return {
-        "run": str(run), "model": args["model"], "data": args["data"], "optimizer": args["optimizer"],
+        "run": str(run), "model": args["model"], "data": "+".join(d.name for d in parts), "optimizer": args["optimizer"],
         "lr0": args["lr0"], "epochs": args["epochs"], "imgsz": args["imgsz"], "batch": args["batch"],
         "best_epoch": best["epoch"] + 1, "best": best["metrics"], "last_epoch": as_float,
         "ap50_by_epoch": [float(r["ap50"] or 0) for r in rows],

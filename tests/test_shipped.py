@@ -51,7 +51,10 @@ def test_a_shipped_name_loads_wherever_weights_are_taken(make_checkpoint, tmp_pa
     src = make_checkpoint(tmp_path / "full.pt", bias=-1.0, weight_scale=4.0)
     assert pack_main([str(src), "--name", "test-ship", "--conf", "0.6", "--about", "a test model",
                       "--out-dir", str(weights_dir)]) == 0
-    assert shipped.shipped_names() == ["test-ship"] and not set(shipped.shipped_names()) & set(model_names())
+    assert shipped.shipped_names() == ["test-ship"]
+    assert pack_main([str(src), "--name", "fscfnet", "--conf", "0.6", "--about", "x", "--out-dir", str(weights_dir)]) == 2
+    assert "--name fscfnet: that is a model config's name" in capsys.readouterr().err
+    assert shipped.shipped_names() == ["test-ship"] and "fscfnet" in model_names()
     model = FSCFNet("test-ship")
     assert model.weights == weights_dir / "test-ship.pt"
     assert model.model.conf == 0.6 and model.model.card["about"] == "a test model"
@@ -74,7 +77,7 @@ def test_packing_refuses_a_file_over_the_size_limit(make_checkpoint, tmp_path, w
     monkeypatch.setattr("fscfnet.weights.__main__.MAX_BYTES", 1000)
     assert pack_main([str(src), "--name", "big", "--conf", "0.3", "--about", "x", "--out-dir", str(weights_dir)]) == 2
     assert "over the 0 MB a shipped checkpoint may weigh" in capsys.readouterr().err
-    assert not (weights_dir / "big.pt").exists()
+    assert list(weights_dir.iterdir()) == []  # nothing written, no temporary left
 
 
 @pytest.mark.parametrize("name", shipped.shipped_names() or [pytest.param("none", marks=pytest.mark.skip(

@@ -131,8 +131,8 @@ def load_data_config(data: str | Path, require_root: bool = True) -> DataConfig:
     :mod:`fscfnet.cfg.mix`) is refused here: only training reads those."""
     path, raw = read_data_yaml(data)
     if "datasets" in raw:
-        raise UserError(f"{path}: lists several datasets (a training mix): train on it (train.py --data {data}); "
-                        f"validate, detect and prepare take its datasets one at a time")
+        raise UserError(f"{path}: lists several datasets (a training mix), which only training reads; pass one of "
+                        f"its datasets here")
     if raw.get("download") is not None:
         raw["download"] = _download_config(raw["download"], f"{path}: download")
     cfg = from_dict(DataConfig, raw, str(path))

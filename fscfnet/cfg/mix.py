@@ -118,8 +118,10 @@ def build_mix(entries: list, names: list | None, source: str) -> DataMix:
         raise UserError(f"{where}: a mix needs at least two datasets, got {len(entries)}")
     loaded = [_part(e, f"{where}: datasets[{i}]") for i, e in enumerate(entries)]
     seen = [d.name for d, _, _ in loaded]
-    if len(set(seen)) < len(seen):
-        raise UserError(f"{where}: a dataset is listed twice ({', '.join(seen)}); give it a larger share instead")
+    twice = next((n for i, n in enumerate(seen) if n in seen[:i]), None)
+    if twice is not None:
+        raise UserError(f"{where}: {twice} is listed twice (datasets are told apart by their folder name); give it "
+                        f"a larger share instead")
     if names is None:  # the first dataset's classes, which every unmapped dataset must share
         first = loaded[0][0]
         for d, _, m in loaded[1:]:
@@ -131,9 +133,14 @@ def build_mix(entries: list, names: list | None, source: str) -> DataMix:
     if not names or not all(isinstance(n, str) for n in names):
         raise UserError(f"{where}: 'names' must be a non-empty list of class names")
     shares = [s for _, s, _ in loaded if s is not None]
-    if sum(shares) > 1 + 1e-6 or (len(shares) == len(loaded) and not math.isclose(sum(shares), 1, abs_tol=1e-6)):
+    every = len(shares) == len(loaded)
+    if sum(shares) > 1 + 1e-6 or (every and not math.isclose(sum(shares), 1, abs_tol=1e-6)):
         raise UserError(f"{where}: the shares add up to {sum(shares):g}; they are fractions of each epoch "
                         f"(at most 1 together, exactly 1 when every dataset has one)")
+    if not every and sum(shares) > 1 - 1e-6:
+        idle = next(d.ref for d, s, _ in loaded if s is None)
+        raise UserError(f"{where}: the shares add up to 1, which leaves nothing of each epoch to {idle}; give it a "
+                        f"share or lower the others")
     parts = tuple(MixPart(d, s, class_map(d, names, m, f"{where}: datasets[{i}]"))
                   for i, (d, s, m) in enumerate(loaded))
     return DataMix(parts, names, source)

@@ -70,6 +70,10 @@ class TrainConfig:
     augment: dict = field(default_factory=dict)  # AugmentConfig fields, e.g. {"mosaic": 0.0}
 
     def __post_init__(self) -> None:
+        if isinstance(self.data, (list, tuple)):
+            if not self.data or not all(isinstance(d, str) for d in self.data):
+                raise UserError(f"data: a dataset name or YAML, or a list of them; got {self.data!r}")
+            self.data = self.data[0] if len(self.data) == 1 else list(self.data)
         for name, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("amp", AMP_MODES),
                               ("scale", SCALES)):
             if getattr(self, name) not in choices:

@@ -76,8 +76,6 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         else:
             values[key] = value
     values.update({k: getattr(args, k) for k in FLAGS if getattr(args, k) is not None})
-    if isinstance(values.get("data"), list) and len(values["data"]) == 1:
-        values["data"] = values["data"][0]
     if args.cache:
         values["cache"] = True
     return load_train_config(values, "train.py settings")

@@ -127,6 +127,7 @@ class IRSTDDataset(Dataset):
             k = background_share(len(targets), len(background), self.background_ratio)
             rng = np.random.default_rng([self.seed, epoch, len(self), 1])  # not a sample's (seed, epoch, i) stream
             chosen = rng.choice(len(background), k, replace=False) if k < len(background) else range(len(background))
+            self._pools = {e: v for e, v in self._pools.items() if e >= epoch - 1}  # memory stays flat over epochs
             self._pools[epoch] = sorted(targets + [background[j] for j in chosen])
         return self._pools[epoch]
 

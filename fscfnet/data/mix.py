@@ -4,6 +4,7 @@ share of every epoch (:func:`epoch_quotas`); the config side is :mod:`fscfnet.cf
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 from typing import Sequence
 
@@ -11,6 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..errors import DatasetError
 from .dataset import IRSTDDataset
 
 
@@ -25,13 +27,15 @@ def epoch_quotas(sizes: Sequence[int], shares: Sequence[float | None]) -> list[i
              for n, s in zip(sizes, shares)]
     quotas = [math.floor(x) for x in exact]
     by_remainder = sorted(range(len(exact)), key=lambda k: quotas[k] - exact[k])
-    for k in by_remainder[:total - sum(quotas)]:
+    for k in by_remainder[:max(0, total - sum(quotas))]:
         quotas[k] += 1
     return quotas
 
 
-def remap_classes(dataset: IRSTDDataset, classes: Sequence[int]) -> IRSTDDataset:
-    """``dataset``'s labels in a mix's class indices (its class k becomes ``classes[k]``); in place."""
+def remap_classes(dataset: IRSTDDataset, classes: Sequence[int], names: Sequence[str]) -> IRSTDDataset:
+    """``dataset``'s labels in a mix's class indices (its class k becomes ``classes[k]``) and its config naming
+    the mix's classes ``names`` (what validation reports them as); in place."""
+    dataset.cfg = dataclasses.replace(dataset.cfg, names=list(names))
     if list(classes) != list(range(len(classes))):
         table = np.asarray(classes, np.float32)
         for lab in dataset.labels:
@@ -50,6 +54,10 @@ class MixedDataset(Dataset):
         self.parts, self.seed = list(parts), seed
         self.pool_sizes = [len(self._pool(p, 0)) for p in self.parts]
         self.quotas = epoch_quotas(self.pool_sizes, shares)
+        empty = [p.cfg.name for p, q in zip(self.parts, self.quotas) if q == 0]
+        if empty:
+            raise DatasetError(f"{empty[0]}: its share of each {sum(self.quotas)}-image epoch rounds to no image; "
+                               f"give it a larger share")
         self.copies = [max(1, math.ceil(q / n)) for q, n in zip(self.quotas, self.pool_sizes)]
         self.starts = np.cumsum([0] + [len(p) * c for p, c in zip(self.parts, self.copies)]).tolist()
         self._epochs: dict[int, list[int]] = {}
@@ -74,6 +82,7 @@ class MixedDataset(Dataset):
                 chosen = [pool[j] for j in sorted(rng.choice(len(pool), extra, replace=False))]
                 picks = [(c, i) for c in range(passes) for i in pool] + [(passes, i) for i in chosen]
                 out += [self.starts[k] + c * len(part) + i for c, i in picks]
+            self._epochs = {e: v for e, v in self._epochs.items() if e >= epoch - 1}  # the sampler's and workers' epochs
             self._epochs[epoch] = out
         return self._epochs[epoch]
 

@@ -105,7 +105,7 @@ class InferenceModel:
         data = self.train_args.get("data")
         data = "+".join(map(str, data)) if isinstance(data, list) else data
         if self.card:
-            return (f"{self.card['name']} (shipped with fscfnet: {', '.join(self.names)}, trained on {data} at commit "
+            return (f"{self.card.get('name', self.path.stem)} (shipped with fscfnet: {', '.join(self.names)}, trained on {data} at commit "
                     f"{self.card.get('commit', '?')}; recommended conf {self.conf:g})")
         return f"{self.path} ({', '.join(self.names)}{f', trained on {data}' if data else ''})"
 

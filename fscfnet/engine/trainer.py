@@ -53,6 +53,7 @@ from .validator import validate
 __all__ = ["Trainer", "TrainingError", "load_matching"]
 
 COUNTS = ("images", "targets", "megapixels")  # what a mixed validation sums over its datasets, not averages
+PER_DATASET = ("conf_threshold",)  # a mixed validation keeps these per dataset only (a mean means nothing)
 
 
 def load_matching(model: nn.Module, path: Path) -> tuple[int, int]:
@@ -76,11 +77,12 @@ def scores(metrics: dict) -> str:
 
 def mean_metrics(runs: dict[str, dict]) -> dict:
     """One validation's metrics as they are; several datasets' as the mean of each number over the datasets that
-    have it (what fitness and ``best.pt`` judge; counts are summed), with each dataset's own under ``datasets``."""
+    have it (what fitness and ``best.pt`` judge; counts are summed; confidence thresholds stay per dataset), with
+    each dataset's own under ``datasets``."""
     if len(runs) == 1:
         return next(iter(runs.values()))
     keys = dict.fromkeys(k for m in runs.values() for k, v in m.items()
-                         if isinstance(v, (int, float)) and not isinstance(v, bool))
+                         if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in PER_DATASET)
     out = {}
     for k in keys:
         vals = [m[k] for m in runs.values() if m.get(k) is not None]
@@ -103,7 +105,7 @@ def build_train_model(plan: TrainPlan, ckpt: dict | None, log: Callable[[str], N
             loaded, total = load_matching(model, Path(init))
             log(f"loaded {loaded}/{total} tensors (matching names and shapes) from {init}")
     if model.nc != plan.data.nc:
-        raise UserError(f"{cfg.model}: nc={model.nc} but {plan.data.source} has {plan.data.nc} classes")
+        raise UserError(f"{cfg.model}: nc={model.nc} but {plan.data.source or plan.data.name} has {plan.data.nc} classes")
     check_imgsz(cfg.imgsz, int(model.stride.max()))
     return model.to(plan.device)
 
@@ -114,9 +116,10 @@ def build_loaders(plan: TrainPlan, channels: int, log: Callable[[str], None]) ->
     dataset name; workers persist across epochs."""
     cfg, p, cuda = plan.cfg, plan.processes, plan.device.type == "cuda"
     parts = parts_of(plan.data)
+    names = plan.data.names
     train_sets = [remap_classes(IRSTDDataset(part.data, "train", cfg.imgsz, cfg.augment_config(), channels, cfg.cache,
-                                             cfg.seed, log, cfg.scale, cfg.norm(), cfg.background_ratio), part.classes)
-                  for part in parts]
+                                             cfg.seed, log, cfg.scale, cfg.norm(), cfg.background_ratio), part.classes,
+                                names) for part in parts]
     train_set = train_sets[0] if len(parts) == 1 else MixedDataset(train_sets, [q.share for q in parts], cfg.seed)
     train_set.mosaic_until = cfg.epochs - cfg.close_mosaic
     train = build_dataloader(train_set, plan.batch, plan.workers, True, cfg.seed, p.rank, p.world, persistent=True,
@@ -124,7 +127,7 @@ def build_loaders(plan: TrainPlan, channels: int, log: Callable[[str], None]) ->
     if not p.is_main:
         return train, {}
     val_sets = [remap_classes(IRSTDDataset(part.data, "test", cfg.imgsz, None, channels, cfg.cache, cfg.seed, log,
-                                           norm=cfg.norm()), part.classes) for part in parts]
+                                           norm=cfg.norm()), part.classes, names) for part in parts]
     return train, {v.cfg.name: build_frame_loader(v, 2 * plan.batch, plan.workers, persistent=True) for v in val_sets}
 
 

@@ -3,16 +3,18 @@
     python -m fscfnet.weights runs/train/exp/weights/best.pt --name fscfnet-irstd --conf 0.3 \\
         --about "one class: small infrared targets; trained on NUAA-SIRST, NUDT-SIRST and IRSTD-1K"
 
-writes fscfnet/weights/NAME.pt (refused over 10 MB). The card records the name, the recommended confidence, the
-description, and the commit and command that trained the run (its provenance.json). How far half precision moves
-the detections is checked by tests/test_shipped.py."""
+writes fscfnet/weights/NAME.pt (refused over 10 MB, or under a model config's name). The card records the name,
+the recommended confidence, the description, and the commit and command that trained the run (its
+provenance.json). How far half precision moves a trained model's detections: benchmarks/half_precision.py."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
+from ..cfg.paths import model_names
 from ..engine.checkpoint import load_checkpoint, save_shipped
 from ..engine.run_dir import RunFiles
 from ..errors import UserError
@@ -22,8 +24,7 @@ from . import MAX_BYTES, WEIGHTS_DIR
 
 def card_for(src: Path, name: str, conf: float, about: str) -> dict:
     """The card: name, conf, description, and the run's first start (commit, command, software) when recorded."""
-    starts = RunFiles.of_checkpoint(src).starts() or [{}]
-    first = starts[0]
+    first = (RunFiles.of_checkpoint(src).starts() or [{}])[0]
     return {"name": name, "conf": conf, "about": about, "commit": first.get("commit"), "command": first.get("command"),
             "epochs": int(load_checkpoint(src)["epoch"]) + 1, "torch": first.get("torch")}
 
@@ -42,13 +43,18 @@ def main(argv: list[str] | None = None) -> int:
         check_conf(args.conf)
         if not args.name.replace("-", "").replace("_", "").isalnum():
             raise UserError(f"--name {args.name!r}: letters, digits, - and _ only")
-        dst = save_shipped(args.weights, args.out_dir / f"{args.name}.pt",
-                           card_for(args.weights, args.name, args.conf, args.about))
-        size = dst.stat().st_size
-        if size > MAX_BYTES:
-            dst.unlink()
-            raise UserError(f"{args.weights}: {size / 2**20:.1f} MB in half precision, over the {MAX_BYTES / 2**20:.0f} "
-                            f"MB a shipped checkpoint may weigh")
+        if args.name in model_names():
+            raise UserError(f"--name {args.name}: that is a model config's name (an untrained network); choose "
+                            f"another, e.g. {args.name}-mydata")
+        dst = args.out_dir / f"{args.name}.pt"
+        with tempfile.TemporaryDirectory(dir=args.out_dir) as tmp:  # a file over the limit never replaces one
+            packed = save_shipped(args.weights, Path(tmp) / dst.name,
+                                  card_for(args.weights, args.name, args.conf, args.about))
+            size = packed.stat().st_size
+            if size > MAX_BYTES:
+                raise UserError(f"{args.weights}: {size / 2**20:.1f} MB in half precision, over the "
+                                f"{MAX_BYTES / 2**20:.0f} MB a shipped checkpoint may weigh")
+            packed.replace(dst)
         print(f"{dst}: {size / 2**20:.2f} MB")
 
     return run_cli(run)

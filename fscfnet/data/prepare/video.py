@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 
 import cv2
 import numpy as np
+import yaml
 
 from ...errors import UserError
 from ...utils.files import temp_dir_beside, write_json
@@ -130,7 +131,7 @@ def _extract(seq: Sequence, stride: int, tmp: Path, pool: ThreadPoolExecutor, na
     for boxes in gt.boxes.values():
         stats["classes_seen"].update(int(c) for c in boxes[:, 0])
         for c in boxes[:, 0]:  # the sequence's own class name (videos.csv), per class id
-            stats["class_labels"].setdefault(int(c), set()).add(seq.attributes.get("class"))
+            stats["class_labels"].setdefault(int(c), set()).add(seq.attributes.get("class", "").strip() or None)
     write_mot_gt(tmp / "gt" / f"{seq.name}.txt", gt)
     rows = []
     for k, stem in kept:
@@ -178,7 +179,7 @@ def _write_tables(rows: list[dict], sequences: list[Sequence], tmp: Path, name: 
     names = names or labelled_names(stats["class_labels"], seen) or [f"class{c + 1}" for c in range(max(seen, default=0) + 1)]
     (tmp / "data.yaml").write_text(f"# written by fscfnet prepare from {src}\npath: {tmp.parent / name}\n"
                                    f"train: img_idx/train_{name}.txt\ntest: img_idx/test_{name}.txt\n"
-                                   f"names: [{', '.join(names)}]\n")
+                                   f"names: {yaml.safe_dump(list(names), default_flow_style=True).strip()}\n")
     wh = np.array([x for r in rows for x in r["wh"]], np.float64).reshape(-1, 2)
     splits = {s: [r for r in rows if r["split"] == s] for s in ("train", "test")}
     summary = {
