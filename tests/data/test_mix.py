@@ -21,7 +21,7 @@ from fscfnet.engine.checkpoint import load_checkpoint
 from fscfnet.engine import trainer as trainer_module
 from fscfnet.engine.run_dir import read_rows
 from fscfnet.engine.trainer import Trainer
-from fscfnet.errors import UserError
+from fscfnet.errors import DatasetError, UserError
 
 
 def make_set(tmp_path, name: str, n_train: int, n_test: int, seed: int, names=("target",)):
@@ -163,6 +163,12 @@ def test_datasets_with_other_classes_are_refused_naming_both(two_sets, tmp_path,
                    f"    classes: {{bird: target}}\n")
     with pytest.raises(UserError, match="shares add up to 1.2"):
         load_training_data(str(mix))
+    mix.write_text(f"datasets:\n  - data: {sky}\n    share: 1.0\n  - data: {birds}\n    classes: {{bird: target}}\n")
+    with pytest.raises(UserError, match=f"leaves nothing of each epoch to {birds}"):
+        load_training_data(str(mix))
+    mix.write_text(f"datasets:\n  - data: {sky}\n  - data: {birds}\n    share: 0.01\n    classes: {{bird: target}}\n")
+    with pytest.raises(DatasetError, match="birds: its share of each 16-image epoch rounds to no image"):
+        Trainer(_config(str(mix), tmp_path))
 
 
 def test_a_class_map_relabels_a_dataset_in_training_and_validation(two_sets, tmp_path):
@@ -178,3 +184,26 @@ def test_a_class_map_relabels_a_dataset_in_training_and_validation(two_sets, tmp
     assert {int(c) for lab in bird_set.labels for c in lab[:, 0]} == {1}  # its class 0, as the mix's "bird"
     val_birds = t.val_loaders["birds"].dataset.dataset
     assert {int(c) for lab in val_birds.labels for c in lab[:, 0]} == {1}
+    assert val_birds.cfg.names == ["target", "bird"]  # what its validation names the classes
+
+
+def test_a_mixed_run_interrupted_after_epoch_1_resumes_to_the_uninterrupted_weights(two_sets, tmp_path, monkeypatch):
+    sky, sea = two_sets
+    data = tmp_path / "mix.yaml"  # sea oversampled: each epoch draws 3 of its images a second time
+    data.write_text(f"datasets:\n  - {sky}\n  - data: {sea}\n    share: 0.5\n")
+    data = str(data)
+    Trainer(_config(data, tmp_path, epochs=2, name="whole")).train()
+    real = trainer_module.train_one_epoch
+
+    def stop_in_epoch_2(model, loss_fn, loader, state, schedule, epoch, hooks):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real(model, loss_fn, loader, state, schedule, epoch, hooks)
+
+    monkeypatch.setattr(trainer_module, "train_one_epoch", stop_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(_config(data, tmp_path, epochs=2, name="cut")).train()
+    monkeypatch.setattr(trainer_module, "train_one_epoch", real)
+    Trainer(_config(data, tmp_path, epochs=2, name="cut"), resume=tmp_path / "cut" / "weights" / "last.pt").train()
+    whole, cut = (load_checkpoint(tmp_path / n / "weights" / "last.pt")["state_dict"] for n in ("whole", "cut"))
+    assert all(torch.equal(whole[k], cut[k]) for k in whole)
