@@ -16,7 +16,7 @@ MODULE_PATH = re.compile(r"fscfnet(\.[A-Za-z_]\w*)+")
 LAYERS = {
     "_version": 0, "errors": 0,
     "utils": 1,
-    "cfg": 2,
+    "cfg": 2, "weights": 2,  # weights: where the shipped checkpoints are, by name (files only, no loading)
     "nn": 3, "data": 3,
     "detection": 4, "metrics": 4,
     "track": 5,  # the tracker and its metrics: numpy, scipy and the metrics, no network

@@ -17,7 +17,7 @@ from fscfnet.errors import UserError
 
 
 def test_console_command_dispatches_and_suggests_on_typos(capsys):
-    assert set(SUBCOMMANDS) == {"train", "val", "detect", "track", "export", "bench", "experiments", "prepare"}
+    assert set(SUBCOMMANDS) == {"train", "val", "detect", "track", "export", "ship", "bench", "experiments", "prepare"}
     assert main(["trian"]) == 2
     assert "unknown subcommand 'trian'; did you mean 'train'?" in capsys.readouterr().err
     assert main(["--help"]) == 0 and "experiments" in capsys.readouterr().out

@@ -16,7 +16,7 @@ from fscfnet.commands import detect as detect_command
 from fscfnet.engine.backends import load_inference_model
 from fscfnet.engine.checkpoint import load_checkpoint, save_shipped
 from fscfnet.errors import UserError
-from fscfnet.weights.__main__ import main as pack_main
+from fscfnet.commands.ship import main as pack_main
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_a_shipped_name_loads_wherever_weights_are_taken(make_checkpoint, tmp_pa
 
 def test_packing_refuses_a_file_over_the_size_limit(make_checkpoint, tmp_path, weights_dir, monkeypatch, capsys):
     src = make_checkpoint(tmp_path / "full.pt")
-    monkeypatch.setattr("fscfnet.weights.__main__.MAX_BYTES", 1000)
+    monkeypatch.setattr(shipped, "MAX_BYTES", 1000)
     assert pack_main([str(src), "--name", "big", "--conf", "0.3", "--about", "x", "--out-dir", str(weights_dir)]) == 2
     assert "over the 0 MB a shipped checkpoint may weigh" in capsys.readouterr().err
     assert list(weights_dir.iterdir()) == []  # nothing written, no temporary left

@@ -3,7 +3,7 @@
     fscfnet train --data demo --epochs 1 --imgsz 160      fscfnet val --weights best.pt
     fscfnet detect --weights best.pt --source frames/     fscfnet export --weights best.pt --format onnx
     fscfnet bench --model fscfnet --imgsz 640             fscfnet experiments --models yolov10n fscfnet ...
-    fscfnet track --weights best.pt --source clip.mp4
+    fscfnet track --weights best.pt --source clip.mp4     fscfnet ship best.pt --name my-model --conf 0.3 --about ...
     fscfnet prepare path/to/NUAA-SIRST                    (datasets root: $FSCFNET_DATASETS, else ./datasets)
 
 ``fscfnet SUBCOMMAND --help`` lists each one's options. In a checkout, ``python train.py`` etc. are the same.
@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "detect": ("fscfnet.commands.detect", "detect targets in images, folders, globs, lists or videos"),
     "track": ("fscfnet.commands.track", "detect and track targets over videos, image sequences and live streams"),
     "export": ("fscfnet.export", "export a checkpoint to ONNX or TorchScript"),
+    "ship": ("fscfnet.commands.ship", "pack a trained checkpoint as a shipped one (half precision, model card)"),
     "bench": ("fscfnet.bench", "parameters, GFLOPs and latency"),
     "experiments": ("fscfnet.experiments", "resumable (dataset x model x seed) experiment runner"),
     "prepare": ("fscfnet.data.prepare", "convert an upstream dataset (masks, VOC, COCO) to the project's layout"),

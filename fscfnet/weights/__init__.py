@@ -1,7 +1,8 @@
 """Checkpoints that ship inside the package (``fscfnet/weights/NAME.pt``), loadable by name wherever weights are
 taken: ``FSCFNet("fscfnet-irstd")``, ``--weights fscfnet-drone-ir``; ``fscfnet detect`` and ``fscfnet track``
 without ``--weights`` use :data:`DEFAULT`. Each is a checkpoint whose floating-point tensors are stored in half
-precision and restored to full precision on load (:func:`fscfnet.engine.checkpoint.save_shipped`), with a
+precision and restored to full precision on load (``fscfnet ship`` packs one:
+:func:`fscfnet.engine.checkpoint.save_shipped`), with a
 ``card``: what it is, what it was trained on, and the confidence it recommends. Model cards: docs/models.md."""
 
 from __future__ import annotations

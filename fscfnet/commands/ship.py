@@ -1,6 +1,6 @@
 """Make a shipped checkpoint: a trained run's weights in half precision with its model card.
 
-    python -m fscfnet.weights runs/train/exp/weights/best.pt --name fscfnet-irstd --conf 0.3 \\
+    fscfnet ship runs/train/exp/weights/best.pt --name fscfnet-irstd --conf 0.3 \\
         --about "one class: small infrared targets; trained on NUAA-SIRST, NUDT-SIRST and IRSTD-1K"
 
 writes fscfnet/weights/NAME.pt (refused over 10 MB, or under a model config's name). The card records the name,
@@ -14,12 +14,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..cfg.paths import model_names
-from ..engine.checkpoint import load_checkpoint, save_shipped
-from ..engine.run_dir import RunFiles
-from ..errors import UserError
-from ..utils.cli import check_conf, run_cli
-from . import MAX_BYTES, WEIGHTS_DIR
+from fscfnet.cfg.paths import model_names
+from fscfnet.engine.checkpoint import load_checkpoint, save_shipped
+from fscfnet.engine.run_dir import RunFiles
+from fscfnet.errors import UserError
+from fscfnet.utils.cli import check_conf, run_cli
+from fscfnet import weights
 
 
 def card_for(src: Path, name: str, conf: float, about: str) -> dict:
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", required=True, help="the name it loads by, e.g. fscfnet-irstd")
     ap.add_argument("--conf", type=float, required=True, help="the confidence detection keeps by default")
     ap.add_argument("--about", required=True, help="one line: what it detects and what it was trained on")
-    ap.add_argument("--out-dir", type=Path, default=WEIGHTS_DIR, help="default: the package's weights folder")
+    ap.add_argument("--out-dir", type=Path, default=None, help="default: the package's weights folder")
     args = ap.parse_args(argv)
 
     def run() -> None:
@@ -46,14 +46,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.name in model_names():
             raise UserError(f"--name {args.name}: that is a model config's name (an untrained network); choose "
                             f"another, e.g. {args.name}-mydata")
-        dst = args.out_dir / f"{args.name}.pt"
-        with tempfile.TemporaryDirectory(dir=args.out_dir) as tmp:  # a file over the limit never replaces one
+        out_dir = args.out_dir or weights.WEIGHTS_DIR
+        dst = out_dir / f"{args.name}.pt"
+        with tempfile.TemporaryDirectory(dir=out_dir) as tmp:  # a file over the limit never replaces one
             packed = save_shipped(args.weights, Path(tmp) / dst.name,
                                   card_for(args.weights, args.name, args.conf, args.about))
             size = packed.stat().st_size
-            if size > MAX_BYTES:
+            if size > weights.MAX_BYTES:
                 raise UserError(f"{args.weights}: {size / 2**20:.1f} MB in half precision, over the "
-                                f"{MAX_BYTES / 2**20:.0f} MB a shipped checkpoint may weigh")
+                                f"{weights.MAX_BYTES / 2**20:.0f} MB a shipped checkpoint may weigh")
             packed.replace(dst)
         print(f"{dst}: {size / 2**20:.2f} MB")
 
