@@ -1,6 +1,7 @@
 """False alarms on real clutter against detection on the targets: for each model, AP50, AP50:95 and Pd at conf
-0.25 on a target test split, Pd at false-alarm budgets per image there, and false alarms per image at conf 0.25
-and 0.5 on a background test set (``background_crops.py``). This project's models predict through ``val.py`` in
+0.25 on a target test split, Pd at false-alarm budgets per image there, false alarms per image at conf 0.25
+and 0.5 on a background test set (``background_crops.py``), and Pd at the confidence whose false alarms per
+target-free image of the background set stay within each budget (the field's operating point). This project's models predict through ``val.py`` in
 their matching mode; Ultralytics' through its own predictor (``ultralytics_anchor.py predict``, its venv); every
 prediction file is scored by ``python -m fscfnet.metrics``, the same protocol for all.
 
@@ -74,8 +75,21 @@ def by_crop_size(pred: Path, background: str, confs: list[float]) -> dict:
                                         for conf in confs}} for size, n in sorted(images.items())}
 
 
+def background_budgets(targets: str, target_pred: Path, background: str, bg_pred: Path) -> list[dict]:
+    """The field's operating point: for each budget, the lowest confidence whose false alarms per target-free
+    image of the background set stay within it (every detection there is one), and Pd on the targets there."""
+    out = []
+    for b in score(background, bg_pred, 0.25, "--fa-per-image", *BUDGETS)["at_fa_budgets"]:
+        at = score(targets, target_pred, b["conf"])["at_conf"]
+        out.append({"budget": b["budget"], "conf": b["conf"], "met": b.get("met", True), "pd": at["pd"],
+                    "background_fa_per_image": b["false_alarms_per_image"],
+                    "target_fa_per_image": at["false_alarms_per_image"]})
+    return out
+
+
 def evaluate(predict, targets: str, background: str, work: Path) -> dict:
-    t = score(targets, predict(targets, work / "targets"), 0.25, "--fa-per-image", *BUDGETS)
+    target_pred = predict(targets, work / "targets")
+    t = score(targets, target_pred, 0.25, "--fa-per-image", *BUDGETS)
     budgets = [{k: b[k] for k in ("budget", "per", "conf", "pd", "false_alarms_per_image")}
                for b in t["at_fa_budgets"]]
     bg_pred = predict(background, work / "background")
@@ -87,7 +101,9 @@ def evaluate(predict, targets: str, background: str, work: Path) -> dict:
             # at 0.25 and 0.5, then at each budget's threshold (chosen on the target split)
             "background_fa_per_image": {f"{c:g}": m["at_conf"]["false_alarms_per_image"] for c, m in bg.items()},
             "background_fa_per_mpix": {f"{c:g}": m["at_conf"]["false_alarms_per_mpix"] for c, m in bg.items()},
-            "background_fa_per_image_by_crop_size": by_crop_size(bg_pred, background, confs)}
+            "background_fa_per_image_by_crop_size": by_crop_size(bg_pred, background, confs),
+            # the budgets again, now chosen on the target-free images: Pd where a fielded system would run
+            "at_background_budgets": background_budgets(targets, target_pred, background, bg_pred)}
 
 
 def markdown(results: dict) -> str:

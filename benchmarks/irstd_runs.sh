@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The CPU runs behind the shipped fscfnet-irstd checkpoint and the generalisation study (docs/models.md): FSCFNet
+# with the recipe the results support (native-scale 320-px crops, background crops of the training frames at a
+# quarter of each epoch, 50 epochs, batch 16, seed 0) trained on
+#   all3           NUAA-SIRST + NUDT-SIRST + IRSTD-1K in one run (the shipped checkpoint)
+#   single_B       benchmark B alone (B = NUAA-SIRST, NUDT-SIRST, IRSTD-1K)
+#   without_B      the other two (leave B out)
+# and each scored on every benchmark's test split and on target-free crops of its test frames
+# (benchmarks/background_eval.py: AP50, Pd at 0.25, Pd at 0.1 false alarms per target-free crop).
+# Each step resumes where it stopped (train.py --resume from last.pt; background_eval skips what its file holds).
+#
+#   bash benchmarks/irstd_runs.sh sets all3 score          # ~3 h of training on 2 CPU cores
+#   bash benchmarks/irstd_runs.sh single_NUAA-SIRST without_IRSTD-1K score ...
+#
+# Needs the three benchmarks prepared under datasets/ (python -m fscfnet.data.prepare ../shared/datasets/NAME
+# --dst datasets/NAME).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python}
+RUNS=runs/irstd
+RES=benchmarks/results
+ALL=(NUAA-SIRST NUDT-SIRST IRSTD-1K)
+common=(--model fscfnet --epochs 50 --imgsz 320 --batch 16 --seed 0 --workers 2 --device cpu --project $RUNS
+        --set scale=native background_ratio=0.25 val_period=5 exist_ok=true)
+
+sets() {  # per benchmark: background for training, a background test set, and its YAML with the background
+  for b in "${ALL[@]}"; do
+    [ -f datasets/bg-train-$b/data.yaml ] || $PY benchmarks/background_crops.py --data $b --split train \
+        --sizes 96 128 192 --per-frame 1 --out datasets/bg-train-$b
+    [ -f datasets/bg-test-$b/data.yaml ] || $PY benchmarks/background_crops.py --data $b --split test \
+        --sizes 96 160 --per-frame 2 --out datasets/bg-test-$b
+    cat > datasets/$b-bg.yaml <<EOF
+# $b with target-free crops of its own training frames as background (benchmarks/irstd_runs.sh)
+path: $PWD/datasets/$b
+train: img_idx/train_$b.txt
+test: img_idx/test_$b.txt
+names: [target]
+background: [$PWD/datasets/bg-train-$b/images]
+EOF
+  done
+}
+
+train() {  # NAME BENCHMARK...: one run, resumed from its last.pt when there is one, skipped when finished
+  local name=$1; shift
+  local dir=$RUNS/$name data=()
+  for b in "$@"; do data+=(datasets/$b-bg.yaml); done
+  [ -f $dir/finished ] && return 0
+  if [ -f $dir/weights/last.pt ]; then
+    $PY train.py --resume $dir/weights/last.pt --workers 2 --device cpu
+  else
+    $PY train.py --data "${data[@]}" "${common[@]}" --name $name
+  fi
+  touch $dir/finished
+  mkdir -p $RES/experiments/irstd_runs  # the run's record, not its weights or pictures
+  tar -C $RUNS --exclude weights --exclude '*.jpg' --exclude '*.png' -cf - $name | tar -C $RES/experiments/irstd_runs -xf -
+}
+
+score() {  # every finished model on every benchmark
+  local models=()
+  for d in $RUNS/*/finished; do
+    local name; name=$(basename "$(dirname "$d")")
+    models+=("$name=$RUNS/$name/weights/last.pt")
+  done
+  for b in "${ALL[@]}"; do
+    $PY benchmarks/background_eval.py --targets $b --background datasets/bg-test-$b/data.yaml \
+        --models "${models[@]}" --out $RES/irstd_generalisation_$b.json
+  done
+}
+
+others() { for b in "${ALL[@]}"; do [ "$b" = "$1" ] || echo "$b"; done; }
+
+for s in "$@"; do
+  case $s in
+    sets) sets ;;
+    all3) train all3 "${ALL[@]}" ;;
+    single_*) train "$s" "${s#single_}" ;;
+    # shellcheck disable=SC2046
+    without_*) train "$s" $(others "${s#without_}") ;;
+    score) score ;;
+    *) echo "irstd_runs.sh: unknown step '$s' (sets, all3, single_B, without_B, score)" >&2; exit 2 ;;
+  esac
+done
