@@ -10,9 +10,11 @@ Per frame (:meth:`Tracker.update`):
    a 3-px target that moves 3 px has no overlap with its last box, but it is close in the filter's metric;
 3. detections between ``low`` and ``high`` are assigned the same way to the *confirmed* tracks left over: a faint
    frame extends a proven track but never starts one (ByteTrack's idea, with distances instead of IoU);
-4. a high detection left over starts a *tentative* track; it is *confirmed* once hit in ``confirm_hits`` of its
-   first ``confirm_window`` frames (and, with ``min_motion``, once its detections span that many pixels), and
-   dropped unreported otherwise: clutter that flickers never becomes a track;
+4. a high detection left over starts a *tentative* track, unless it lies in a confirmed track's gate (a second
+   box on a target already tracked: its track would steal the target's detection whenever the first misses it,
+   switching IDs back and forth); a tentative track is *confirmed* once hit in ``confirm_hits`` of its first
+   ``confirm_window`` frames (and, with ``min_motion``, once its detections span that many pixels), and dropped
+   unreported otherwise: clutter that flickers never becomes a track;
 5. a confirmed track missed for more than ``max_coast`` frames in a row ends.
 
 Only confirmed tracks are reported, from the frame they are confirmed on, with the box of the detection they
@@ -176,8 +178,9 @@ class Tracker:
             else:
                 t.misses += 1 + skipped
         taken = set(hit.values())
+        confirmed = [t for t in self.tracks if t.id is not None]
         for j in high:
-            if j not in taken:
+            if j not in taken and not self._explained(centres[j], confirmed):
                 det_of[self._start(frame, boxes[j], float(scores[j]), int(classes[j]))] = j
         return [TrackedBox(t.id, boxes[det_of[t.key]].copy(), float(scores[det_of[t.key]]), t.cls)
                 for t in self._advance() if t.key in det_of]
@@ -190,6 +193,13 @@ class Tracker:
                                              centres[det_idx], self.config.motion) for i in track_idx])
         return [(track_idx[r], det_idx[k]) for r, k in assign(cost, self.config.gate)]
 
+    def _explained(self, centre: np.ndarray, tracks: list[Track]) -> bool:
+        """Whether ``centre`` lies in the gate of one of ``tracks`` (confirmed, after this frame's hits): a second
+        detection of a target already tracked, whose own track would take the target's detection whenever the
+        first one misses it, and switch its ID back and forth."""
+        c = self.config
+        return any(kalman.mahalanobis2(t.mean, t.cov, t.side, centre[None], c.motion)[0] <= c.gate for t in tracks)
+
     def _start(self, frame: int, box: np.ndarray, score: float, cls: int) -> int:
         """A tentative track on a detection; returns its key."""
         z, wh = (box[:2] + box[2:]) / 2, box[2:] - box[:2]
@@ -201,23 +211,30 @@ class Tracker:
         return t.key
 
     def _advance(self) -> list[Track]:
-        """Confirm, drop and end tracks after this frame's hits; returns the confirmed tracks still live."""
-        c, live = self.config, []
+        """Confirm, drop and end tracks after this frame's hits; returns the confirmed tracks still live. Tracks
+        proving themselves in the same frame are confirmed strongest first, and one inside the gate of a track
+        already confirmed is dropped: two boxes on one target started two tracks together."""
+        c, live, confirmed = self.config, [], []
+        ready = [t for t in self.tracks if t.id is None and t.hits >= c.confirm_hits and
+                 self.frame - t.first + 1 <= c.confirm_window and t.moved() >= c.min_motion]
         for t in self.tracks:
-            age = self.frame - t.first + 1
-            if t.id is None:
-                if t.hits >= c.confirm_hits and age <= c.confirm_window and t.moved() >= c.min_motion:
-                    t.id, t.confirmed_at = self.next_id, self.frame
-                    self.next_id += 1
-                elif age >= c.confirm_window:
-                    continue  # never proved itself: dropped unreported
+            if t.id is not None:
+                if t.misses > c.max_coast:
+                    self.ended.append(t)
+                else:
+                    live.append(t)
+                    confirmed.append(t)
+        for t in sorted(ready, key=lambda t: (-t.peak, t.key)):
+            if not self._explained(t.mean[:2], confirmed):
+                t.id, t.confirmed_at = self.next_id, self.frame
+                self.next_id += 1
+                confirmed.append(t)
+        for t in self.tracks:  # the tentative ones still proving themselves
+            if t.id is None and t not in ready and self.frame - t.first + 1 < c.confirm_window:
                 live.append(t)
-            elif t.misses > c.max_coast:
-                self.ended.append(t)
-            else:
-                live.append(t)
-        self.tracks = live
-        return [t for t in live if t.id is not None]
+        live += [t for t in ready if t.id is not None]
+        self.tracks = sorted(live, key=lambda t: t.key)
+        return [t for t in self.tracks if t.id is not None]
 
     def pop_ended(self) -> list[dict]:
         """The confirmed tracks that ended since the last call, as :meth:`Track.summary` records."""

@@ -144,3 +144,24 @@ def test_min_motion_confirms_a_moving_target_and_never_a_glint_that_stands_still
     assert moving[1] == [] and moving[2] == [(1, 1)]  # 3 hits, 2 px from its first detection: the third frame
     with pytest.raises(ValueError, match="min_motion"):
         TrackerConfig(min_motion=-1)
+
+
+def test_a_second_box_on_a_tracked_target_starts_no_rival_track():
+    """A detector that puts a second box 2 px beside the target from the first frame on, and misses the main one
+    every third frame: the second box never becomes a track of its own (neither started beside the confirmed
+    track nor confirmed together with it), so the target keeps ID 1; a rival track once took the target's
+    detection whenever the first missed it, and the ID switched back and forth. A target appearing far away still
+    gets its own track."""
+    frames = []
+    for f in range(30):
+        x, y = 20 + 1.5 * f, 40.0
+        main, twin = (_box(x, y), 0.9, 0), (_box(x + 2, y + 1), 0.6, 0)
+        dets = [twin] if f % 3 == 2 else [main, twin]
+        if f >= 10:
+            dets.append((_box(80, 10), 0.8, 0))  # a second, distant target from frame 10
+        frames.append(dets)
+    ids = _run(Tracker(), frames)
+    near = {i for f, found in enumerate(ids) for i, j in found if frames[f][j][0][1] > 30}
+    far = {i for f, found in enumerate(ids) for i, j in found if frames[f][j][0][1] < 30}
+    assert near == {1} and far == {2}
+    assert all(any(i == 1 for i, _ in ids[f]) for f in range(2, 30))  # seen in every frame once confirmed
