@@ -5,7 +5,11 @@
 # it stopped (the experiment runner and Ultralytics continue from last.pt; video_eval skips models it has scored).
 #
 #   bash benchmarks/drone_ir_runs.sh fscfnet yolov10n            # ~2.5 h each on 2 CPU cores
-#   ULTRALYTICS_PYTHON=/path/to/ultralytics-venv/bin/python bash benchmarks/drone_ir_runs.sh ultralytics score
+#   ULTRALYTICS_PYTHON=/path/to/ultralytics-venv/bin/python bash benchmarks/drone_ir_runs.sh ultralytics score track
+#
+# score: every model trained so far (a model already in the results file is skipped, so it can run after each
+# training); track: this project's tracker (defaults, 2 of 3, evidence of motion) against ByteTrack, BoT-SORT and
+# norfair on the FSCFNet model's detections of every test frame.
 #
 # Needs Drone-IR prepared: fscfnet prepare ../shared/datasets/Drone-IR --dst datasets/Drone-IR --every 10
 # The budget: 12 epochs at 320 px, batch 16, seed 0, mosaic off for the last 3 epochs (both frameworks), validation
@@ -37,10 +41,22 @@ step() {
       $ulpy benchmarks/ultralytics_anchor.py train $ul --epochs 12 --imgsz 320 --batch 16 --close-mosaic 3 ;;
     score)
       local ulpy=${ULTRALYTICS_PYTHON:?set ULTRALYTICS_PYTHON to the python of a virtual environment with ultralytics}
-      $PY benchmarks/video_eval.py --data Drone-IR --models "fscfnet=$(weights fscfnet)" \
-          "yolov10n=$(weights yolov10n)" --ultralytics "yolov10n_ultralytics=$ul/ul/weights/last.pt" \
-          --ultralytics-python "$ulpy" --out $RES/drone_ir.json ;;
-    *) echo "unknown step $1 (fscfnet, yolov10n, ultralytics, score)" >&2; exit 2 ;;
+      local models=() theirs=()
+      for m in fscfnet yolov10n; do [ -f "$EXP/Drone-IR/$m/seed0/done.json" ] && models+=("$m=$(weights $m)"); done
+      [ -f $ul/ul/weights/last.pt ] && [ -f $ul/ul/results.csv ] && \
+          [ "$(tail -n +2 $ul/ul/results.csv | wc -l)" -ge 12 ] && theirs+=(--ultralytics "yolov10n_ultralytics=$ul/ul/weights/last.pt")
+      $PY benchmarks/video_eval.py --data Drone-IR --models "${models[@]}" "${theirs[@]}" --ultralytics-python "$ulpy" \
+          --keep-predictions runs/track_eval/droneir --out $RES/drone_ir.json ;;
+    track)
+      local ulpy=${ULTRALYTICS_PYTHON:?set ULTRALYTICS_PYTHON to the python of a virtual environment with ultralytics}
+      local pred=runs/track_eval/droneir/fscfnet/predictions.json
+      [ -f $pred/../bytetrack.json ] || $ulpy benchmarks/ultralytics_trackers.py --dataset datasets/Drone-IR \
+          --pred $pred --out runs/track_eval/droneir/fscfnet
+      $PY benchmarks/track_eval.py --data Drone-IR --pred $pred --confirm 3/5 2/3 --coast 5 --min-motion 0 1 3 \
+          --external bytetrack=runs/track_eval/droneir/fscfnet/bytetrack.json \
+          botsort=runs/track_eval/droneir/fscfnet/botsort.json norfair=runs/track_eval/droneir/fscfnet/norfair.json \
+          --out $RES/track_drone_ir.json ;;
+    *) echo "unknown step $1 (fscfnet, yolov10n, ultralytics, score, track)" >&2; exit 2 ;;
   esac
 }
 

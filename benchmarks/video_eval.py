@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -65,6 +66,8 @@ def markdown(results: dict) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default="Drone-IR")
+    ap.add_argument("--keep-predictions", type=Path, default=None, metavar="DIR",
+                    help="also keep each model's predictions as DIR/NAME/predictions.json (for track_eval.py)")
     add_model_arguments(ap)
     args = parse_model_arguments(ap)
     report = json.loads(args.out.read_text()) if args.out.is_file() else {}
@@ -87,6 +90,9 @@ def main() -> int:
             name, weights = spec.split("=", 1)
             if results.get(name, {}).get("weights") != weights:
                 pred, ms = predict(weights, Path(tmp) / name)
+                if args.keep_predictions is not None:
+                    (args.keep_predictions / name).mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(pred, args.keep_predictions / name / "predictions.json")
                 m = score(args.data, pred, 0.25, "--fa-per-image", *BUDGETS, "--by", *BY)
                 results[name] = {"weights": weights, "command": report["command"], **summarise(m, ms)}
                 write_json(args.out, report)
