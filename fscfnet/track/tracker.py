@@ -229,8 +229,9 @@ class Tracker:
                 t.id, t.confirmed_at = self.next_id, self.frame
                 self.next_id += 1
                 confirmed.append(t)
+        ready_keys = {t.key for t in ready}
         for t in self.tracks:  # the tentative ones still proving themselves
-            if t.id is None and t not in ready and self.frame - t.first + 1 < c.confirm_window:
+            if t.id is None and t.key not in ready_keys and self.frame - t.first + 1 < c.confirm_window:
                 live.append(t)
         live += [t for t in ready if t.id is not None]
         self.tracks = sorted(live, key=lambda t: t.key)
