@@ -42,7 +42,8 @@ def summarise(m: dict, ms_per_frame: float | None) -> dict:
 
 
 def markdown(results: dict) -> str:
-    """Per model: AP per class, then Pd and false alarms per frame overall and per class and distance bin."""
+    """Per model: AP per class, Pd and false alarms per frame overall and per class and distance bin, then the
+    confusion matrix at conf 0.25 over all frames and per distance bin."""
     out = []
     for name, r in results.items():
         ms = "-" if r["ms_per_frame"] is None else f"{r['ms_per_frame']:.1f}"
@@ -60,7 +61,20 @@ def markdown(results: dict) -> str:
                 vals = " | ".join(f"{g['pd ' + k]:.3f} | {g['FA/img ' + k]:.3f}" for k in keys)
                 out.append(f"| {attr} {g[attr]} | {g['images']} | {vals} |")
         out.append("")
+        names = r["confusion_matrix"]["names"]
+        out += confusion_markdown("all frames", names, r["confusion_matrix"]["counts"])
+        for g in r["by"][BY[1]]:
+            if "confusion" in g:
+                out += confusion_markdown(f"{BY[1]} {g[BY[1]]}", names, g["confusion"])
     return "\n".join(out)
+
+
+def confusion_markdown(title: str, names: list[str], counts: list[list[int]]) -> list[str]:
+    """A confusion matrix at conf 0.25 as a table: rows the predicted class, columns the true class."""
+    out = [f"confusion at conf 0.25, {title} (rows predicted, columns true):", "",
+           "| predicted \\ true | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    out += [f"| {n} | " + " | ".join(str(c) for c in row) + " |" for n, row in zip(names, counts)]
+    return out + [""]
 
 
 def main() -> int:

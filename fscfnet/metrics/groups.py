@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from .confusion import confusion_matrix
 from .detection import class_agnostic, evaluate, operating_point
 
 FRAMES_CSV = "frames.csv"  # written by prepare for video datasets: image stem, sequence, frame, split, attributes
@@ -28,10 +29,12 @@ def frame_attributes(root: Path) -> dict[str, dict[str, str]]:
 
 
 def breakdown(preds: list[np.ndarray], targets: list[np.ndarray], sizes: list[tuple[int, int]], stems: list[str],
-              attributes: dict[str, dict[str, str]], by: str, thresholds: dict[str, float]) -> list[dict]:
+              attributes: dict[str, dict[str, str]], by: str, thresholds: dict[str, float],
+              confusion: tuple[int, float] | None = None) -> list[dict]:
     """One row per value of attribute ``by`` (in sorted order): images, targets, AP50 and AP50:95 (class-aware),
     and at each named threshold of ``thresholds`` Pd and false alarms per image counted whatever the class (a
-    target found under another class is found)."""
+    target found under another class is found). ``confusion=(nc, conf)``: each row also holds its confusion matrix
+    at ``conf`` (key ``confusion``, as :func:`confusion_matrix`), which classes are confused in that group."""
     known = next(iter(attributes.values()), {})
     if by not in known:
         raise UserError(f"--by {by}: not a column of {FRAMES_CSV} (columns: {', '.join(known)})")
@@ -48,14 +51,17 @@ def breakdown(preds: list[np.ndarray], targets: list[np.ndarray], sizes: list[tu
                      "ap50_95": aware.ap50_95,
                      **{f"pd {name}": pt.pd for name, pt in points.items()},
                      **{f"FA/img {name}": pt.false_alarms_per_image for name, pt in points.items()}})
+        if confusion is not None:
+            rows[-1]["confusion"] = confusion_matrix(p, t, *confusion).tolist()
     return rows
 
 
 def format_rows(rows: list[dict]) -> str:
-    """``rows`` as an aligned text table (numbers to 3 decimals, ``-`` where undefined: NaN or None)."""
+    """``rows`` as an aligned text table (numbers to 3 decimals, ``-`` where undefined: NaN or None); list-valued
+    columns (a group's confusion matrix) are left out."""
     if not rows:
         return ""
-    cols = list(rows[0])
+    cols = [c for c, v in rows[0].items() if not isinstance(v, list)]
 
     def cell(v: object) -> str:
         if v is None:

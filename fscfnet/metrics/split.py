@@ -42,8 +42,9 @@ class ScoredSplit:
         if by:
             found = self.agnostic or self.metrics
             thresholds = {f"@{at_conf:g}": at_conf, **{str(b): p.conf for b, p in found.at_budgets}}
+            confusion = (nc, at_conf) if nc > 1 else None
             self.by = {a: breakdown(self.predictions, self.targets, self.sizes, self.stems, attributes or {}, a,
-                                    thresholds) for a in by}
+                                    thresholds, confusion) for a in by}
 
     def class_name(self, c: int) -> str:
         return self.names[c] if c < len(self.names) else str(c)

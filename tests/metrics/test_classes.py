@@ -9,7 +9,7 @@ import pytest
 from fscfnet.errors import UserError
 from fscfnet.metrics import class_agnostic, evaluate, operating_point
 from fscfnet.metrics.confusion import confusion_matrix
-from fscfnet.metrics.groups import breakdown, frame_attributes
+from fscfnet.metrics.groups import breakdown, format_rows, frame_attributes
 
 from .test_metrics import _coco_eval, _random_split
 
@@ -68,12 +68,17 @@ def test_metrics_by_a_frame_attribute(tmp_path):
     preds, targets, sizes = _hand_case()
     (tmp_path / "frames.csv").write_text("image,sequence,distance_bin\na,s1,FAR\nb,s2,CLOSE\n")
     rows = breakdown(preds, targets, sizes, ["a", "b"], frame_attributes(tmp_path), "distance_bin",
-                     {"@0.25": 0.25, "@0.65": 0.65})
+                     {"@0.25": 0.25, "@0.65": 0.65}, confusion=(2, 0.25))
     assert [r["distance_bin"] for r in rows] == ["CLOSE", "FAR"]
     close, far = rows
     assert (close["images"], close["targets"], close["pd @0.25"], close["FA/img @0.25"]) == (1, 2, 0.5, 0.0)
     assert (far["targets"], far["pd @0.25"], far["FA/img @0.25"], far["pd @0.65"]) == (2, 1.0, 1.0, 1.0)
     assert close["pd @0.65"] == 0.0
+    # each group's confusion matrix, by hand: the close frame finds its drone and misses its bird; the far frame
+    # finds its drone, calls its bird a drone, and fires a bird box on empty sky (the whole split's matrix summed)
+    assert close["confusion"] == [[1, 0, 0], [0, 0, 0], [0, 1, 0]]
+    assert far["confusion"] == [[1, 1, 0], [0, 0, 1], [0, 0, 0]]
+    assert "confusion" not in format_rows(rows) and "CLOSE" in format_rows(rows)
     with pytest.raises(UserError, match="--by range: not a column of frames.csv"):
         breakdown(preds, targets, sizes, ["a", "b"], frame_attributes(tmp_path), "range", {})
     with pytest.raises(UserError, match="frames.csv not found"):
