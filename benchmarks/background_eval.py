@@ -80,7 +80,8 @@ def background_budgets(targets: str, target_pred: Path, background: str, bg_pred
     image of the background set stay within it (every detection there is one), and Pd on the targets there."""
     out = []
     for b in score(background, bg_pred, 0.25, "--fa-per-image", *BUDGETS)["at_fa_budgets"]:
-        at = score(targets, target_pred, b["conf"])["at_conf"]
+        t = score(targets, target_pred, b["conf"])
+        at = t.get("class_agnostic", t)["at_conf"]  # several classes: a target found under another class is found
         out.append({"budget": b["budget"], "conf": b["conf"], "met": b.get("met", True), "pd": at["pd"],
                     "background_fa_per_image": b["false_alarms_per_image"],
                     "target_fa_per_image": at["false_alarms_per_image"]})

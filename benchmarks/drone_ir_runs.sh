@@ -8,7 +8,7 @@
 #   ULTRALYTICS_PYTHON=/path/to/ultralytics-venv/bin/python bash benchmarks/drone_ir_runs.sh ultralytics score track
 #
 # score: every model trained so far (a model already in the results file is skipped, so it can run after each
-# training); track: this project's tracker (defaults, 2 of 3, evidence of motion) against ByteTrack, BoT-SORT and
+# training), on the test frames and on target-free crops of every 30th test frame (false alarms per crop); track: this project's tracker (defaults, 2 of 3, evidence of motion) against ByteTrack, BoT-SORT and
 # norfair on the FSCFNet model's detections of every test frame.
 #
 # Needs Drone-IR prepared: fscfnet prepare ../shared/datasets/Drone-IR --dst datasets/Drone-IR --every 10
@@ -42,11 +42,14 @@ step() {
     score)
       local ulpy=${ULTRALYTICS_PYTHON:?set ULTRALYTICS_PYTHON to the python of a virtual environment with ultralytics}
       local models=() theirs=()
+      [ -f datasets/bg-test-Drone-IR/data.yaml ] || $PY benchmarks/background_crops.py --data Drone-IR --split test \
+          --every 30 --sizes 96 160 --per-frame 1 --out datasets/bg-test-Drone-IR
       for m in fscfnet yolov10n; do [ -f "$EXP/Drone-IR/$m/seed0/done.json" ] && models+=("$m=$(weights $m)"); done
       [ -f $ul/ul/weights/last.pt ] && [ -f $ul/ul/results.csv ] && \
           [ "$(tail -n +2 $ul/ul/results.csv | wc -l)" -ge 12 ] && theirs+=(--ultralytics "yolov10n_ultralytics=$ul/ul/weights/last.pt")
       $PY benchmarks/video_eval.py --data Drone-IR --models "${models[@]}" "${theirs[@]}" --ultralytics-python "$ulpy" \
-          --keep-predictions runs/track_eval/droneir --out $RES/drone_ir.json ;;
+          --background datasets/bg-test-Drone-IR/data.yaml --keep-predictions runs/track_eval/droneir \
+          --out $RES/drone_ir.json ;;
     track)
       local ulpy=${ULTRALYTICS_PYTHON:?set ULTRALYTICS_PYTHON to the python of a virtual environment with ultralytics}
       local pred=runs/track_eval/droneir/fscfnet/predictions.json

@@ -1,13 +1,14 @@
 """Detectors on every frame of a video dataset's test sequences, several classes: per-class AP50 and AP50:95, the
 confusion matrix at conf 0.25, and the field numbers counted whatever the class (Pd and false alarms per frame at
-conf 0.25 and at the 0.1 / 0.01 false-alarm budgets), overall, per class and per distance bin, with ms per frame.
+conf 0.25 and at the 0.1 / 0.01 false-alarm budgets), overall, per class and per distance bin, with ms per frame;
+with ``--background``, false alarms per target-free crop and Pd at the confidence that keeps them within budget.
 This project's models predict through ``val.py`` in their matching mode, Ultralytics' through its own predictor
 (``ultralytics_anchor.py predict``, its venv); every prediction file is scored by ``python -m fscfnet.metrics``,
 the same protocol for all (``background_eval.py`` runs both).
 
     python benchmarks/video_eval.py --data Drone-IR --models fscfnet=A/last.pt yolov10n=B/last.pt \\
         --ultralytics ultralytics=runs/ultralytics/droneir/ul/weights/last.pt --ultralytics-python ULVENV/bin/python \\
-        --out benchmarks/results/drone_ir.json
+        --background datasets/bg-test-Drone-IR/data.yaml --out benchmarks/results/drone_ir.json
 
 Each model's result is written to ``--out`` as soon as it is known; a rerun skips the models already there.
 """
@@ -22,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from background_eval import add_model_arguments, ours, parse_model_arguments, score, theirs
+from background_eval import add_model_arguments, background_budgets, ours, parse_model_arguments, score, theirs
 
 from fscfnet.utils import provenance, write_json
 
@@ -39,6 +40,14 @@ def summarise(m: dict, ms_per_frame: float | None) -> dict:
             "field": {k: {"conf": p["conf"], "pd": p["pd"], "false_alarms_per_frame": p["false_alarms_per_image"],
                           **({"met": p["met"]} if "met" in p else {})} for k, p in points.items()},
             "by": m["by"], "confusion_matrix": m["confusion_matrix"]}
+
+
+def on_background(data: str, pred: Path, background: str, bg_pred: Path) -> dict:
+    """False alarms per target-free crop at conf 0.25 and 0.5 (every detection there is one), and Pd on the test
+    frames at the confidence that keeps them within each budget (the field's operating point)."""
+    fa = {f"{c:g}": score(background, bg_pred, c)["at_conf"]["false_alarms_per_image"] for c in (0.25, 0.5)}
+    return {"set": background, "images": score(background, bg_pred, 0.25)["images"], "fa_per_image": fa,
+            "at_budgets": background_budgets(data, pred, background, bg_pred)}
 
 
 def markdown(results: dict) -> str:
@@ -61,6 +70,12 @@ def markdown(results: dict) -> str:
                 vals = " | ".join(f"{g['pd ' + k]:.3f} | {g['FA/img ' + k]:.3f}" for k in keys)
                 out.append(f"| {attr} {g[attr]} | {g['images']} | {vals} |")
         out.append("")
+        if "background" in r:
+            bg = r["background"]
+            out += [f"target-free crops ({bg['images']}): {bg['fa_per_image']['0.25']:.3f} false alarms per crop at "
+                    f"0.25, {bg['fa_per_image']['0.5']:.3f} at 0.5; " + "; ".join(
+                        f"Pd {b['pd']:.3f} at conf {b['conf']:.3f} (<= {b['budget']:g} per crop)"
+                        for b in bg["at_budgets"]), ""]
         names = r["confusion_matrix"]["names"]
         out += confusion_markdown("all frames", names, r["confusion_matrix"]["counts"])
         for g in r["by"][BY[1]]:
@@ -82,6 +97,9 @@ def main() -> int:
     ap.add_argument("--data", default="Drone-IR")
     ap.add_argument("--keep-predictions", type=Path, default=None, metavar="DIR",
                     help="also keep each model's predictions as DIR/NAME/predictions.json (for track_eval.py)")
+    ap.add_argument("--background", default=None, metavar="YAML",
+                    help="also score a target-free crop set (background_crops.py): false alarms per crop, and Pd at "
+                         "the confidence that keeps them within 0.1 / 0.01 per crop")
     add_model_arguments(ap)
     args = parse_model_arguments(ap)
     report = json.loads(args.out.read_text()) if args.out.is_file() else {}
@@ -89,12 +107,12 @@ def main() -> int:
                    "data": args.data, "provenance": provenance("cpu")})
     results = report.setdefault("results", {})
 
-    def run_ours(weights: str, work: Path) -> tuple[Path, float | None]:
-        pred = ours(weights, args.data, work)
+    def run_ours(weights: str, data: str, work: Path) -> tuple[Path, float | None]:
+        pred = ours(weights, data, work)
         return pred, json.loads((work / "metrics.json").read_text())["ms_per_image"]
 
-    def run_theirs(weights: str, work: Path) -> tuple[Path, float | None]:
-        pred = theirs(args.ultralytics_python, weights, args.data, work, args.ultralytics_imgsz)
+    def run_theirs(weights: str, data: str, work: Path) -> tuple[Path, float | None]:
+        pred = theirs(args.ultralytics_python, weights, data, work, args.ultralytics_imgsz)
         speed = pred.with_name("speed.json")
         return pred, json.loads(speed.read_text())["ms_per_image"] if speed.is_file() else None
 
@@ -102,13 +120,18 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for spec, predict in jobs:
             name, weights = spec.split("=", 1)
-            if results.get(name, {}).get("weights") != weights:
-                pred, ms = predict(weights, Path(tmp) / name)
+            done = results.get(name, {})
+            if done.get("weights") != weights or args.background and done.get("background", {}).get("set") != \
+                    args.background:
+                pred, ms = predict(weights, args.data, Path(tmp) / name)
                 if args.keep_predictions is not None:
                     (args.keep_predictions / name).mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(pred, args.keep_predictions / name / "predictions.json")
                 m = score(args.data, pred, 0.25, "--fa-per-image", *BUDGETS, "--by", *BY)
                 results[name] = {"weights": weights, "command": report["command"], **summarise(m, ms)}
+                if args.background:
+                    bg_pred, _ = predict(weights, args.background, Path(tmp) / f"{name}_background")
+                    results[name]["background"] = on_background(args.data, pred, args.background, bg_pred)
                 write_json(args.out, report)
             r = results[name]
             print(f"{name:12s} AP50 {r['ap50']:.3f} AP50:95 {r['ap50_95']:.3f}  " + "  ".join(
