@@ -29,9 +29,10 @@ import cv2
 import numpy as np
 
 from fscfnet.data import open_dataset, read_index, read_yolo_labels
+from fscfnet.metrics.sites import NEAR_PX
 from fscfnet.utils import write_json
 
-MARGIN = 32  # every crop pixel at least this far (px) from any target pixel
+MARGIN = NEAR_PX  # every crop pixel at least this far (px) from any target pixel: a false alarm there is background
 
 
 def free_windows(mask: np.ndarray, size: int, margin: int = MARGIN) -> np.ndarray:

@@ -19,6 +19,7 @@ from ..errors import UserError
 from ..metrics import class_agnostic, evaluate, operating_point
 from ..metrics.detection import box_iou
 from ..metrics.groups import frame_attributes
+from ..metrics.sites import sites_of
 from .metrics import CENTRE_PX, SequenceBoxes, tracking_metrics
 from .tracker import Tracker, TrackerConfig
 
@@ -145,10 +146,13 @@ def score_tracks(tracked: Tracked, predictions: list[np.ndarray], targets: list[
     by_centre = {"raw_at_high": centre_point(predictions, targets, high, dist_px),
                  "raw_at_low": centre_point(predictions, targets, low, dist_px),
                  "tracks": centre_point(tracked_preds, targets, 0.0, dist_px)}
+    # where the false alarms (IoU counting) lie: confirmation can remove those on the background, not the second
+    # or loose boxes that move with a target
+    sites = {"raw_at_high": sites_of(predictions, targets, high), "tracks": sites_of(tracked_preds, targets, 0.0)}
     return {"sequences": len(boxes), "frames": len(predictions), "centre_px": dist_px,
             "iou": tracking_metrics(boxes, "iou"), "centre": tracking_metrics(boxes, "centre", dist_px),
             "raw_at_high": point(raw, high), "raw_at_low": point(raw, low), "tracks": point(tracks, 0.0),
-            "by_centre": by_centre,
+            "by_centre": by_centre, "false_alarm_sites": sites,
             "delay_frames": {"targets": len(delays), "confirmed": len(done),
                              "median": float(np.median(done)) if done else None,
                              "p90": float(np.percentile(done, 90)) if done else None}}
