@@ -53,7 +53,7 @@ step() {
     track)
       local ulpy=${ULTRALYTICS_PYTHON:?set ULTRALYTICS_PYTHON to the python of a virtual environment with ultralytics}
       local pred=runs/track_eval/droneir/fscfnet/predictions.json
-      [ -f $pred/../bytetrack.json ] || $ulpy benchmarks/ultralytics_trackers.py --dataset datasets/Drone-IR \
+      [ -f "$(dirname $pred)/bytetrack.json" ] || $ulpy benchmarks/ultralytics_trackers.py --dataset datasets/Drone-IR \
           --pred $pred --out runs/track_eval/droneir/fscfnet
       $PY benchmarks/track_eval.py --data Drone-IR --pred $pred --confirm 3/5 2/3 --coast 5 --min-motion 0 1 3 \
           --external bytetrack=runs/track_eval/droneir/fscfnet/bytetrack.json \
