@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
-from torchvision.ops import box_convert
 
 from ..cfg.augment import AugmentConfig
 from ..cfg.data import DataConfig
@@ -198,6 +197,8 @@ class IRSTDDataset(Dataset):
             img, boxes = flip(img, boxes, horizontal=False)
         img = photometric(img, aug.brightness, aug.contrast, aug.gamma, rng)
         boxes, classes = filter_boxes(boxes, classes, size, size, aug.min_box_px, aug.min_visible)
+        from torchvision.ops import box_convert  # here, not at the top: see pad_targets
+
         xywh = box_convert(torch.from_numpy(boxes.reshape(-1, 4)), "xyxy", "cxcywh") / size
         target = torch.cat([torch.from_numpy(classes).reshape(-1, 1).to(xywh.dtype), xywh], 1).float()
         return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))), target, str(self.paths[i])
@@ -230,6 +231,10 @@ class Targets(NamedTuple):
 
 def pad_targets(targets: list[torch.Tensor], height: int, width: int) -> Targets:
     """Per-image ``(n, 5)`` class, cx, cy, w, h (normalised to the input) -> :class:`Targets` in input pixels."""
+    # torchvision.ops imports torch._dynamo (about 2 s of every process start): only training needs it, so
+    # inference and the command line import it never
+    from torchvision.ops import box_convert
+
     m = max((len(t) for t in targets), default=0)
     labels = torch.zeros(len(targets), m, dtype=torch.long)
     boxes = torch.zeros(len(targets), m, 4)

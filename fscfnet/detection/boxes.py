@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import torch
-from torchvision.ops import complete_box_iou_loss
 
 
 def ciou(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-7) -> torch.Tensor:
     """Complete IoU of paired boxes ``(..., 4)`` -> ``(...)`` (torchvision's CIoU loss is 1 - CIoU)."""
+    from torchvision.ops import complete_box_iou_loss  # training only: torchvision.ops costs ~2 s to import
+
     shape = a.shape[:-1]
     return 1.0 - complete_box_iou_loss(a.reshape(-1, 4), b.reshape(-1, 4), reduction="none", eps=eps).view(shape)
 
