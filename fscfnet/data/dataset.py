@@ -80,21 +80,31 @@ class IRSTDDataset(Dataset):
         self.mosaic_until: int | None = None  # first epoch without mosaic (close_mosaic); None: mosaic throughout
         self.reader = ImageReader(channels, norm, log)
         entries = split_entries(cfg, split, log)
+
+        def probe(path: Path) -> tuple[tuple[int, int], np.ndarray | None] | None:
+            """Decoded to be sure it reads; only its shape is kept (and its cached pixels with ``cache``), so a
+            long video split is never held in memory decoded."""
+            img = self.reader.read(path)
+            if img is None:
+                return None
+            kept = (img if self.keeps_frames else Letterbox(img.shape[:2], imgsz).resize(img)) if cache else None
+            return img.shape[:2], kept
+
         with ThreadPoolExecutor(max_workers=4) as pool:  # OpenCV decodes without the GIL
-            images = list(pool.map(lambda e: self.reader.read(e[0]), entries))
+            probed = list(pool.map(lambda e: probe(e[0]), entries))
         self.paths, self.labels, self.shapes, self._cache, self.skipped = [], [], [], [], []
         no_label = 0
-        for (path, label_file), img in zip(entries, images):
-            if img is None:
+        for (path, label_file), found in zip(entries, probed):
+            if found is None:
                 self.skipped.append(str(path))
                 log(f"warning: {path}: cannot be read as an image; skipped")
                 continue
             self.paths.append(path)
             self.labels.append(read_yolo_labels(label_file, cfg.nc) if label_file else np.zeros((0, 5), np.float32))
-            self.shapes.append(img.shape[:2])
+            self.shapes.append(found[0])
             no_label += label_file is None
             if cache:
-                self._cache.append(img if self.keeps_frames else Letterbox(img.shape[:2], imgsz).resize(img))
+                self._cache.append(found[1])
         if not self.paths:
             raise DatasetError(f"{cfg.index_file(split)}: none of the {len(entries)} listed images could be read")
         self.summary = self._summary(no_label, cache)

@@ -97,6 +97,18 @@ def test_letterbox_view_maps_boxes_back_to_original_pixels(tmp_path):
     assert np.array_equal(IRSTDDataset(cfg, "test", 64, cache=True).frame(0), frame)
 
 
+@pytest.mark.parametrize("scale", ["resize", "native"])
+def test_a_cached_training_set_gives_the_samples_of_an_uncached_one(tmp_path, scale):
+    """The cache holds what reading would give (resized images, or whole frames for native-scale crops)."""
+    images = {f"f{k}": target_image(96 - 8 * k, 48 + 8 * k, 10 + k, 12, size=4) for k in range(3)}
+    cfg = make_dataset(tmp_path, images, {s: ["0 0.2 0.3 0.05 0.1"] for s in images})
+    plain, cached = (IRSTDDataset(cfg, "train", 64, AugmentConfig(), seed=1, scale=scale, cache=c) for c in (False, True))
+    assert len(cached._cache) == 3 and cached.shapes == plain.shapes
+    for i in range(3):
+        (a, ta, _), (b, tb, _) = plain[i], cached[i]
+        assert torch.equal(a, b) and torch.equal(ta, tb), i
+
+
 def test_empty_index_and_missing_image(tmp_path):
     cfg = make_dataset(tmp_path, {"a": target_image(16, 16, 2, 2)}, {})
     (tmp_path / "img_idx" / "train.txt").write_text("\n")
