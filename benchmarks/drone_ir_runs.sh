@@ -8,8 +8,9 @@
 #   ULTRALYTICS_PYTHON=/path/to/ultralytics-venv/bin/python bash benchmarks/drone_ir_runs.sh ultralytics score track
 #
 # score: every model trained so far (a model already in the results file is skipped, so it can run after each
-# training), on the test frames and on target-free crops of every 30th test frame (false alarms per crop); track: this project's tracker (defaults, 2 of 3, evidence of motion) against ByteTrack, BoT-SORT and
-# norfair on the FSCFNet model's detections of every test frame.
+# training), on the test frames and on target-free crops of every 30th test frame (false alarms per crop);
+# track: this project's tracker (defaults, 2 of 3, evidence of motion) against ByteTrack, BoT-SORT and norfair
+# on each scored model's detections of every test frame (track_drone_ir.json for FSCFNet, _NAME for the others).
 #
 # Needs Drone-IR prepared: fscfnet prepare ../shared/datasets/Drone-IR --dst datasets/Drone-IR --every 10
 # The budget: 12 epochs at 320 px, batch 16, seed 0, mosaic off for the last 3 epochs (both frameworks), validation
@@ -50,15 +51,19 @@ step() {
       $PY benchmarks/video_eval.py --data Drone-IR --models "${models[@]}" "${theirs[@]}" --ultralytics-python "$ulpy" \
           --background datasets/bg-test-Drone-IR/data.yaml --keep-predictions runs/track_eval/droneir \
           --out $RES/drone_ir.json ;;
-    track)
+    track)  # each scored model's detections (the FSCFNet file keeps its first name)
       local ulpy=${ULTRALYTICS_PYTHON:?set ULTRALYTICS_PYTHON to the python of a virtual environment with ultralytics}
-      local pred=runs/track_eval/droneir/fscfnet/predictions.json
-      [ -f "$(dirname $pred)/bytetrack.json" ] || $ulpy benchmarks/ultralytics_trackers.py --dataset datasets/Drone-IR \
-          --pred $pred --out runs/track_eval/droneir/fscfnet
-      $PY benchmarks/track_eval.py --data Drone-IR --pred $pred --confirm 3/5 2/3 --coast 5 --min-motion 0 1 3 \
-          --external bytetrack=runs/track_eval/droneir/fscfnet/bytetrack.json \
-          botsort=runs/track_eval/droneir/fscfnet/botsort.json norfair=runs/track_eval/droneir/fscfnet/norfair.json \
-          --out $RES/track_drone_ir.json ;;
+      for pred in runs/track_eval/droneir/*/predictions.json; do
+        local dir name out
+        dir=$(dirname "$pred"); name=$(basename "$dir")
+        out=$RES/track_drone_ir.json; [ "$name" = fscfnet ] || out=$RES/track_drone_ir_$name.json
+        [ -f "$out" ] && [ "$out" -nt "$pred" ] && continue  # scored since these detections were written
+        [ -f "$dir/bytetrack.json" ] || $ulpy benchmarks/ultralytics_trackers.py --dataset datasets/Drone-IR \
+            --pred "$pred" --out "$dir"
+        $PY benchmarks/track_eval.py --data Drone-IR --pred "$pred" --confirm 3/5 2/3 --coast 5 --min-motion 0 1 3 \
+            --external bytetrack="$dir/bytetrack.json" botsort="$dir/botsort.json" norfair="$dir/norfair.json" \
+            --out "$out"
+      done ;;
     *) echo "unknown step $1 (fscfnet, yolov10n, ultralytics, score, track)" >&2; exit 2 ;;
   esac
 }
