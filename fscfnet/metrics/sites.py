@@ -9,7 +9,7 @@ import numpy as np
 from .detection import box_iou, class_agnostic, match_image
 
 SITES = ("on_target", "near_target", "background")
-NEAR_PX = 32.0  # the margin background_crops.py keeps between a target-free crop and any target
+NEAR_PX = 32  # the margin background_crops.py keeps between a target-free crop and any target
 
 
 def false_alarm_sites(pred: np.ndarray, target: np.ndarray, conf: float, near: float = NEAR_PX) -> list[str]:
