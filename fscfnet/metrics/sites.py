@@ -1,6 +1,6 @@
 """Where false alarms lie: on a target (a second or loosely fitted box, which IoU matching counts as a false
-alarm), beside one, or on the background. Confirmation over frames can remove the last kind; the first moves
-with the target and stays."""
+alarm), beside one, or on the background. Telling them apart says what a remedy can reach: one track per target
+drops the extra boxes on it, confirmation over frames drops clutter that flickers but not clutter that persists."""
 
 from __future__ import annotations
 

@@ -146,8 +146,8 @@ def score_tracks(tracked: Tracked, predictions: list[np.ndarray], targets: list[
     by_centre = {"raw_at_high": centre_point(predictions, targets, high, dist_px),
                  "raw_at_low": centre_point(predictions, targets, low, dist_px),
                  "tracks": centre_point(tracked_preds, targets, 0.0, dist_px)}
-    # where the false alarms (IoU counting) lie: confirmation can remove those on the background, not the second
-    # or loose boxes that move with a target
+    # where the false alarms (IoU counting) lie, raw and on tracks: which kind confirmation removes (extra boxes
+    # on a target, or clutter on the background)
     sites = {"raw_at_high": sites_of(predictions, targets, high), "tracks": sites_of(tracked_preds, targets, 0.0)}
     return {"sequences": len(boxes), "frames": len(predictions), "centre_px": dist_px,
             "iou": tracking_metrics(boxes, "iou"), "centre": tracking_metrics(boxes, "centre", dist_px),
