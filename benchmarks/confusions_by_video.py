@@ -3,38 +3,31 @@ correlated within a video, so "453 airplanes called birds" may be one video or t
 
     python -m fscfnet.metrics --data Drone-IR --pred runs/track_eval/droneir/fscfnet/predictions.json \\
         --by sequence --out benchmarks/results/drone_ir_by_sequence_fscfnet.json      # (the same for yolov10n)
-    python benchmarks/confusions_by_video.py --frames datasets/Drone-IR/frames.csv \\
+    python benchmarks/confusions_by_video.py --dataset datasets/Drone-IR \\
         --metrics fscfnet=benchmarks/results/drone_ir_by_sequence_fscfnet.json \\
                   yolov10n=benchmarks/results/drone_ir_by_sequence_yolov10n.json \\
         --out benchmarks/results/drone_ir_confusions_by_video.json
 
 Reads each metrics.json's per-sequence confusion matrices (at its ``--conf``, 0.25 by default) and writes, for each
-pair of true and predicted class, the frames confused and the videos they are in (with each video's distance bin
-when ``--frames`` gives a frames.csv).
+pair of true and predicted class, the frames confused and the videos they are in (with each video's ``--column``, its
+distance bin by default, when ``--dataset`` names the prepared dataset whose frames.csv gives it).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shlex
 import sys
 from pathlib import Path
 
+from fscfnet.metrics.groups import frame_attributes
 from fscfnet.utils import provenance, write_json
 
 
-def video_attribute(frames_csv: Path | None, column: str) -> dict[str, str]:
-    """sequence -> the value of ``column`` (constant within a video) from a prepared video dataset's frames.csv."""
-    if frames_csv is None:
-        return {}
-    with open(frames_csv, newline="") as f:
-        return {row["sequence"]: row.get(column, "") for row in csv.DictReader(f)}
-
-
-def confusions_by_video(metrics: dict, attribute: dict[str, str]) -> list[dict]:
-    """One entry per (true, predicted) class pair with any confusion, most frames first."""
+def confusions_by_video(metrics: dict, attribute: dict[str, str], column: str) -> list[dict]:
+    """One entry per (true, predicted) class pair with any confusion, most frames first; each video carries
+    ``attribute[sequence]`` under ``column``."""
     names = metrics["confusion_matrix"]["names"][:-1]  # the last row / column is background
     pairs: dict[tuple[int, int], list[dict]] = {}
     for group in metrics["by"]["sequence"]:
@@ -43,7 +36,7 @@ def confusions_by_video(metrics: dict, attribute: dict[str, str]) -> list[dict]:
             for t in range(len(names)):
                 if p != t and counts[p][t]:
                     video = {"sequence": group["sequence"], "frames": counts[p][t],
-                             "distance_bin": attribute.get(group["sequence"], "")}
+                             column: attribute.get(group["sequence"], "")}
                     pairs.setdefault((t, p), []).append(video)
     rows = [{"true": names[t], "predicted": names[p], "frames": sum(v["frames"] for v in videos),
              "videos": sorted(videos, key=lambda v: -v["frames"])} for (t, p), videos in pairs.items()]
@@ -54,11 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--metrics", nargs="+", required=True, metavar="NAME=JSON",
                     help="metrics.json of python -m fscfnet.metrics ... --by sequence")
-    ap.add_argument("--frames", type=Path, default=None, help="the dataset's frames.csv (adds each video's bin)")
+    ap.add_argument("--dataset", type=Path, default=None, help="the prepared video dataset (its frames.csv gives "
+                    "each video's --column)")
     ap.add_argument("--column", default="distance_bin", help="the frames.csv column reported per video")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
-    attribute = video_attribute(args.frames, args.column)
+    frames = frame_attributes(args.dataset).values() if args.dataset else ()
+    attribute = {row["sequence"]: row.get(args.column, "") for row in frames}
     results = {}
     for spec in args.metrics:
         name, sep, path = spec.partition("=")
@@ -67,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics = json.loads(Path(path).read_text())
         if "sequence" not in metrics.get("by", {}):
             sys.exit(f"{path}: no per-sequence rows; write it with python -m fscfnet.metrics ... --by sequence")
-        results[name] = confusions_by_video(metrics, attribute)
+        results[name] = confusions_by_video(metrics, attribute, args.column)
         print(f"{name}:")
         for r in results[name]:
             top = ", ".join(f"{v['sequence']} {v['frames']}" for v in r["videos"][:4])

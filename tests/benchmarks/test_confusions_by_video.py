@@ -29,10 +29,11 @@ def test_pairs_counted_per_video_with_their_bin_most_frames_first(script, tmp_pa
                    # video c (a plane): 4 frames called bird
                    {"sequence": "c", "confusion": _matrix(c1_0=4)},
                ]}}
-    src, frames, out = tmp_path / "m.json", tmp_path / "frames.csv", tmp_path / "out.json"
+    src, frames, out = tmp_path / "m.json", tmp_path / "data" / "frames.csv", tmp_path / "out.json"
+    frames.parent.mkdir()
     src.write_text(json.dumps(metrics))
     frames.write_text("image,sequence,distance_bin\na_1,a,FAR\na_2,a,FAR\nb_1,b,NEAR\nc_1,c,MID\n")
-    assert script.main(["--metrics", f"m={src}", "--frames", str(frames), "--out", str(out)]) == 0
+    assert script.main(["--metrics", f"m={src}", "--dataset", str(frames.parent), "--out", str(out)]) == 0
     rows = json.loads(out.read_text())["results"]["m"]
     assert [(r["true"], r["predicted"], r["frames"]) for r in rows] == [
         ("PLANE", "BIRD", 9), ("PLANE", "DRONE", 2), ("BIRD", "PLANE", 1)]
