@@ -24,6 +24,7 @@ from ..data.dataset import IRSTDDataset, original_targets
 from ..errors import UserError
 from ..utils.cli import add_budget_arguments, add_by_argument, check_conf, run_cli
 from ..utils.files import write_json
+from ..utils.provenance import provenance
 from . import DEFAULT_CONF, evaluate, fa_budgets, format_table
 from .groups import frame_attributes
 from .split import ScoredSplit
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
                         list(cfg.names))
         v.score(args.conf, budgets, frame_attributes(cfg.root) if args.by else None, args.by)
         if args.out:
-            write_json(args.out, v.as_dict({"ms_per_image": None}))
+            write_json(args.out, {**v.as_dict({"ms_per_image": None}), "provenance": provenance()})
         print(format_table(v.metrics))
         if tables := v.tables():
             print(tables)

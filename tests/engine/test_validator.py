@@ -100,6 +100,7 @@ def test_val_is_deterministic_and_metrics_cli_reproduces_it(tmp_path, checkpoint
     assert metrics_main(["--data", str(demo_yaml), "--pred", str(tmp_path / "v" / "predictions.json"),
                          "--out", str(tmp_path / "m.json")]) == 0
     again = json.loads((tmp_path / "m.json").read_text())
+    assert {"command", "commit", "torch"} <= set(again.pop("provenance"))  # the file says how it was made
     assert again.pop("ms_per_image") is None and again == {k: v for k, v in first.items()
                                                             if k not in ("mode", "input_norm")}
 
@@ -295,5 +296,6 @@ def test_val_on_several_classes_reports_each_class_any_class_the_confusion_and_a
     assert metrics_main(["--data", str(data), "--pred", str(tmp_path / "v" / "predictions.json"), "--by", "sequence",
                          "--conf", "0.01", "--fa-per-image", "5", "--out", str(tmp_path / "m.json")]) == 0
     again = json.loads((tmp_path / "m.json").read_text())
+    assert {"command", "commit", "torch"} <= set(again.pop("provenance"))  # the file says how it was made
     assert again.pop("ms_per_image") is None
     assert again == {k: v for k, v in m.items() if k not in ("mode", "input_norm", "ms_per_image")}
