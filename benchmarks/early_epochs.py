@@ -4,7 +4,7 @@ the first epoch at which AP50 leaves 0 and reaches 0.1 in every run, and which s
     python benchmarks/early_epochs.py \\
         --group yolov10n runs/experiments/nuaa_320_seeds/NUAA-SIRST/yolov10n/seed{0,1,2} \\
         --group fscfnet runs/experiments/nuaa_320_seeds/NUAA-SIRST/fscfnet/seed{0,1,2} \\
-        --epochs 5 10 15 20 30 --out benchmarks/results/early_epochs_nuaa_320.json [--plot ...png]
+        --epochs 5 10 15 20 30 --out benchmarks/results/early_epochs_nuaa_320.json [--plot ...svg]
 
 Every run is a train.py run directory (``args.yaml``, ``results.csv``, validated every epoch). Within a group the
 runs may differ only in ``seed`` (and where they ran: project, name, device, workers); a group that mixes other
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="a label and the run directories (one per seed) it averages; repeat for each group")
     ap.add_argument("--epochs", type=int, nargs="+", default=[5, 10, 15, 20, 30], help="epochs to tabulate")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--plot", type=Path, default=None, help="PNG of the mean AP50 curves with ±std bands")
+    ap.add_argument("--plot", type=Path, default=None, help="the mean AP50 curves with ±std bands")
     ap.add_argument("--plot-epochs", type=int, default=30, help="epochs shown in the plot")
     args = ap.parse_args(argv)
     if min(args.epochs) < 1:

@@ -3,7 +3,7 @@ training and validation time and images/s from results.csv's train_s / val_s col
 provenance.
 
     python benchmarks/summarize_runs.py runs/train/nuaa_fscfnet runs/train/nuaa_yolov10n --out benchmarks/results/nuaa_320.json \
-        [--plot benchmarks/results/nuaa_320.png]
+        [--plot benchmarks/results/nuaa_320.svg]
 """
 
 from __future__ import annotations

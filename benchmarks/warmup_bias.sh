@@ -30,10 +30,10 @@ for arm in default bias0; do
         cp "$src"/{done.json,results.csv,args.yaml} "$dst"/
         runs+=("$dst")
     done
-    cp "$PROJECT/$name"/{results.md,results.json,comparison.png} "$KEEP/$name"/
+    cp "$PROJECT/$name"/{results.md,results.json,comparison.svg} "$KEEP/$name"/
     groups+=(--group "warmup_bias_lr=$([ $arm = default ] && echo 0.1 || echo 0.0)" "${runs[@]}")
 done
 
 python benchmarks/early_epochs.py "${groups[@]}" --epochs 5 6 7 8 9 10 12 15 20 \
     --plot-epochs "$EPOCHS" --out "benchmarks/results/warmup_bias_nuaa_320_${EPOCHS}ep.json" \
-    --plot "benchmarks/results/warmup_bias_nuaa_320_${EPOCHS}ep.png"
+    --plot "benchmarks/results/warmup_bias_nuaa_320_${EPOCHS}ep.svg"

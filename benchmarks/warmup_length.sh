@@ -36,4 +36,4 @@ done
 python benchmarks/early_epochs.py \
     --group warmup_epochs=3 benchmarks/results/experiments/warmup_nuaa_320_20ep_default/NUAA-SIRST/yolov10n/seed{0,1,2} \
     --group warmup_epochs=12 "${runs[@]}" --epochs 7 8 9 10 11 12 13 14 --plot-epochs "$STOP" \
-    --out benchmarks/results/warmup_length_nuaa_320.json --plot benchmarks/results/warmup_length_nuaa_320.png
+    --out benchmarks/results/warmup_length_nuaa_320.json --plot benchmarks/results/warmup_length_nuaa_320.svg

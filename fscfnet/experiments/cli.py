@@ -9,7 +9,7 @@ its training had finished, is only validated); run the same command again after 
 unfinished work is done. When every run is done, ``results.md`` (per model: mean ± sample standard deviation over
 the seeds of best.pt's metrics in the paper's column order, and of the last epoch's; against ``--baseline`` the
 paired per-seed differences and how many seeds favour each model), ``results.json`` (every run, the summary and
-provenance) and ``comparison.png`` (error bars) are written in ``runs/experiments/NAME/``. ``--report`` trains
+provenance) and ``comparison.svg`` (error bars) are written in ``runs/experiments/NAME/``. ``--report`` trains
 nothing and writes the same three files from the runs finished so far, marked interim, with the missing runs named.
 """
 

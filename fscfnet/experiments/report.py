@@ -1,5 +1,5 @@
 """An experiment's report: ``results.md`` (the seed table and the paired differences), ``results.json`` and
-``comparison.png``, written together from one summary."""
+``comparison.svg``, written together from one summary."""
 
 from __future__ import annotations
 
@@ -25,12 +25,12 @@ def _pm(stat: dict, key: str, digits: int = 3) -> str:
 
 def write_report(root: Path, rows: list[dict], plan: dict, baseline: str | None = None, missing: list[str] = ()
                  ) -> Path:
-    """``results.json``, ``results.md`` and ``comparison.png`` in ``root`` from the runs' rows, summarised once;
+    """``results.json``, ``results.md`` and ``comparison.svg`` in ``root`` from the runs' rows, summarised once;
     returns the path of results.md."""
     summary = summarize(rows, baseline)
     write_json(root / "results.json", {"plan": plan, "baseline": baseline, "provenance": provenance(),
                                        "missing": list(missing), "summary": summary, "runs": rows})
-    plot_comparison(summary, root / "comparison.png")
+    plot_comparison(summary, root / "comparison.svg")
     return atomic_write_text(root / "results.md", format_results(summary, rows, plan, baseline, missing))
 
 

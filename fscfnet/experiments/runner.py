@@ -135,7 +135,7 @@ def run_experiments(models: list[str], datasets: list[str], epochs: int, imgsz: 
                     seeds: list[int] = (0,), settings: dict | None = None, device: str = "auto",
                     workers: int | None = None, project: Path = Path("runs/experiments"), name: str = "exp",
                     baseline: str | None = None, log: Callable[[str], None] = print, report: bool = False) -> list[dict]:
-    """Every (dataset, model, seed) run, resumably; writes results.md/json and comparison.png. ``report``: train
+    """Every (dataset, model, seed) run, resumably; writes results.md/json and comparison.svg. ``report``: train
     nothing, tabulate the runs finished so far (an interim table that names the runs still missing)."""
     for m in models:
         model_config(m)

@@ -52,7 +52,7 @@ def test_runner_resumes_after_kill_without_retraining_finished_pairs(make_demo, 
         assert r["provenance"]["torch"] == torch.__version__ and r["train_s"] > 0 and r["val_images_per_s"] > 0
         starts = [s["epoch"] for s in r["training_provenance"]]
         assert starts == ([1] if r["model"] == "yolov10n" else [1, 2])  # fscfnet was killed after epoch 1, resumed
-    assert (root / "comparison.png").stat().st_size > 0
+    assert (root / "comparison.svg").stat().st_size > 0
 
     assert main(args) == 0  # everything done: nothing retrained, the same table
     assert (root / "results.md").read_text() == table
