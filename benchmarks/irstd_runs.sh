@@ -6,7 +6,8 @@
 #   single_B       benchmark B alone (B = NUAA-SIRST, NUDT-SIRST, IRSTD-1K)
 #   without_B      the other two (leave B out)
 # and each scored on every benchmark's test split and on target-free crops of its test frames
-# (benchmarks/background_eval.py: AP50, Pd at 0.25, Pd at 0.1 false alarms per target-free crop).
+# (benchmarks/background_eval.py: AP50, Pd at 0.25, Pd at 0.1 false alarms per target-free crop), then compared
+# (benchmarks/generalisation_table.py: all three against one, and leave one out).
 # Each step resumes where it stopped (train.py --resume from last.pt; background_eval skips what its file holds).
 #
 #   bash benchmarks/irstd_runs.sh sets all3 score          # ~3 h of training on 2 CPU cores
@@ -65,6 +66,9 @@ score() {  # every finished model on every benchmark
     $PY benchmarks/background_eval.py --targets $b --background datasets/bg-test-$b/data.yaml \
         --models "${models[@]}" --out $RES/irstd_generalisation_$b.json
   done
+  local files=()
+  for b in "${ALL[@]}"; do files+=("$RES/irstd_generalisation_$b.json"); done
+  $PY benchmarks/generalisation_table.py --results "${files[@]}" --out $RES/irstd_generalisation.json
 }
 
 others() { for b in "${ALL[@]}"; do [ "$b" = "$1" ] || echo "$b"; done; }

@@ -1,0 +1,100 @@
+"""The two questions of the mixed-dataset study, answered from background_eval.py's files (one per benchmark's test
+split): does training on all three benchmarks cost accuracy on any one of them, and what does a model find on a
+benchmark it never saw?
+
+    python benchmarks/generalisation_table.py --results benchmarks/results/irstd_generalisation_*.json \\
+        --out benchmarks/results/irstd_generalisation.json
+
+The models are named as ``benchmarks/irstd_runs.sh`` names its runs: ``all3`` (the three benchmarks together),
+``single_B`` (benchmark B alone) and ``without_B`` (the other two). Each file's ``targets`` names its benchmark.
+A comparison whose models are not all scored yet is left out and listed under ``missing``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from fscfnet.utils import provenance, write_json
+
+
+def row(r: dict) -> dict:
+    """One model on one benchmark: detection on its test frames, and the field's operating point (Pd where false
+    alarms stay within 0.1 per target-free crop of those frames)."""
+    frame = next(b for b in r["at_fa_budgets"] if b["budget"] == 0.1)
+    crop = next(b for b in r["at_background_budgets"] if b["budget"] == 0.1)
+    return {"ap50": r["ap50"], "ap50_95": r["ap50_95"], "pd_at_0.25": r["pd_at_0.25"],
+            "fa_per_frame_at_0.25": r["fa_per_image_targets_at_0.25"], "pd_at_0.1_fa_per_frame": frame["pd"],
+            "fa_per_crop_at_0.25": r["background_fa_per_image"]["0.25"], "pd_at_0.1_fa_per_crop": crop["pd"],
+            "conf_at_0.1_fa_per_crop": crop["conf"], "budget_met": crop["met"]}
+
+
+def compare(files: dict[str, dict]) -> dict:
+    """``files``: benchmark -> its background_eval results. Returns the rows and the two comparisons."""
+    rows = {b: {name: row(r) for name, r in f["results"].items()} for b, f in files.items()}
+    mix, unseen, missing = {}, {}, []
+    for b, models in rows.items():
+        single = models.get(f"single_{b}")
+        if single and "all3" in models:
+            mix[b] = {"all3": models["all3"], f"single_{b}": single,
+                      "ap50_all3_minus_single": models["all3"]["ap50"] - single["ap50"]}
+        else:
+            missing.append(f"{b}: all3 and single_{b}")
+        if single and f"without_{b}" in models:
+            others = [f"without_{b}"] + [n for n in models if n.startswith("single_") and n != f"single_{b}"]
+            unseen[b] = {"never_saw_it": {n: models[n] for n in others}, f"single_{b}": single}
+        else:
+            missing.append(f"{b}: without_{b} and single_{b}")
+    return {"rows": rows, "mix_vs_single": mix, "leave_one_out": unseen, "missing": missing}
+
+
+def _cells(m: dict) -> str:
+    return (f"{m['ap50']:.3f} | {m['ap50_95']:.3f} | {m['pd_at_0.25']:.3f} | {m['pd_at_0.1_fa_per_frame']:.3f} | "
+            f"{m['fa_per_crop_at_0.25']:.3f} | {m['pd_at_0.1_fa_per_crop']:.3f} ({m['conf_at_0.1_fa_per_crop']:.3f})"
+            + ("" if m["budget_met"] else " not met"))
+
+
+def markdown(summary: dict) -> str:
+    head = ("| test split | model | AP50 | AP50:95 | Pd at 0.25 | Pd at 0.1 FA/frame | FA per target-free crop at 0.25 "
+            "| Pd at 0.1 FA per crop (conf) |\n|---|---|---|---|---|---|---|---|")
+    out = ["Training on all three against training on the benchmark alone:", "", head]
+    for b, c in summary["mix_vs_single"].items():
+        out += [f"| {b} | {name} | {_cells(m)} |" for name, m in c.items() if isinstance(m, dict)]
+    out += ["", "A benchmark never seen in training, against the model trained on it:", "", head]
+    for b, c in summary["leave_one_out"].items():
+        out += [f"| {b} | {name} | {_cells(m)} |" for name, m in c["never_saw_it"].items()]
+        out.append(f"| {b} | single_{b} (trained on it) | {_cells(c[f'single_{b}'])} |")
+    if summary["missing"]:
+        out += ["", "not scored yet: " + "; ".join(summary["missing"])]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--results", nargs="+", type=Path, required=True,
+                    help="background_eval.py files, one per benchmark")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    files = {}
+    for p in args.results:
+        f = json.loads(p.read_text())
+        if f.get("targets") in files:
+            raise SystemExit(f"{p}: benchmark {f['targets']} is given twice; pass one file per benchmark")
+        if "results" not in f or "targets" not in f:
+            raise SystemExit(f"{p}: not a background_eval.py file (no 'targets' and 'results')")
+        files[f["targets"]] = f
+    summary = compare(files)
+    text = markdown(summary)
+    print(text)
+    write_json(args.out, {"what": __doc__.split("\n")[0], "command": shlex.join([sys.executable, *sys.argv]),
+                          "sources": [str(p) for p in args.results], "provenance": provenance(), **summary,
+                          "markdown": text})
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

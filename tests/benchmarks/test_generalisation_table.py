@@ -1,0 +1,48 @@
+"""benchmarks/generalisation_table.py: the mix and leave-one-out comparisons of hand-made background_eval files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+SCRIPT = "generalisation_table"
+
+
+def _result(ap50: float, pd_crop: float, met: bool = True) -> dict:
+    return {"ap50": ap50, "ap50_95": ap50 / 2, "pd_at_0.25": 0.9, "fa_per_image_targets_at_0.25": 0.3,
+            "at_fa_budgets": [{"budget": 0.1, "pd": 0.7}, {"budget": 0.01, "pd": 0.4}],
+            "background_fa_per_image": {"0.25": 0.05, "0.5": 0.01},
+            "at_background_budgets": [{"budget": 0.01, "conf": 0.9, "met": True, "pd": 0.2},
+                                      {"budget": 0.1, "conf": 0.35, "met": met, "pd": pd_crop}]}
+
+
+def _write(tmp_path, targets: str, **models) -> str:
+    p = tmp_path / f"{targets}.json"
+    p.write_text(json.dumps({"targets": targets, "results": models}))
+    return str(p)
+
+
+def test_mix_and_leave_one_out_pair_the_right_models(script, tmp_path, capsys):
+    a = _write(tmp_path, "A", all3=_result(0.70, 0.6), single_A=_result(0.75, 0.65), without_A=_result(0.40, 0.30),
+               single_B=_result(0.20, 0.10, met=False))
+    b = _write(tmp_path, "B", all3=_result(0.50, 0.5), single_A=_result(0.30, 0.2))  # B: no single_B yet
+    out = tmp_path / "out.json"
+    assert script.main(["--results", a, b, "--out", str(out)]) == 0
+    s = json.loads(out.read_text())
+    assert list(s["mix_vs_single"]) == ["A"]
+    assert s["mix_vs_single"]["A"]["ap50_all3_minus_single"] == pytest.approx(-0.05)
+    unseen = s["leave_one_out"]["A"]
+    assert list(unseen["never_saw_it"]) == ["without_A", "single_B"]  # every model A never reached, not all3
+    assert unseen["never_saw_it"]["without_A"]["pd_at_0.1_fa_per_crop"] == 0.30
+    assert unseen["never_saw_it"]["without_A"]["conf_at_0.1_fa_per_crop"] == 0.35  # the 0.1 budget, not 0.01
+    assert unseen["single_A"]["ap50"] == 0.75
+    assert s["missing"] == ["B: all3 and single_B", "B: without_B and single_B"]
+    text = capsys.readouterr().out
+    assert "| A | single_B | 0.200 | 0.100 | 0.900 | 0.700 | 0.050 | 0.100 (0.350) not met |" in text
+
+
+def test_the_same_benchmark_twice_is_refused_by_file(script, tmp_path):
+    a = _write(tmp_path, "A", all3=_result(0.7, 0.6))
+    with pytest.raises(SystemExit, match="A.json: benchmark A is given twice"):
+        script.main(["--results", a, a, "--out", str(tmp_path / "o.json")])
