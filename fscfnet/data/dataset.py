@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import signal
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
@@ -303,13 +302,6 @@ class EpochSampler(Sampler):
         return math.ceil(self.size / self.world)
 
 
-def stop_on_sigterm_like_ctrl_c(worker_id: int) -> None:
-    """A loader worker's init: SIGTERM ends it as Ctrl-C does (PyTorch's worker loop exits cleanly on
-    KeyboardInterrupt). A scheduler or ``timeout`` signals every process of the job, and a worker killed by the
-    signal makes the parent stop with "DataLoader worker killed" instead of its own interrupt handling."""
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-
-
 def build_dataloader(dataset: IRSTDDataset | Dataset, batch_size: int, workers: int, shuffle: bool, seed: int = 0,
                      rank: int = 0, world: int = 1, persistent: bool = False, pin_memory: bool = False) -> DataLoader:
     """A DataLoader over :class:`EpochSampler` keys (call ``loader.sampler.set_epoch(e)`` before each epoch), each
@@ -323,7 +315,7 @@ def build_dataloader(dataset: IRSTDDataset | Dataset, batch_size: int, workers: 
     sampler = EpochSampler(len(dataset), shuffle, seed, rank, world, subset)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler,
                       num_workers=workers, collate_fn=collate, pin_memory=pin_memory, drop_last=False,
-                      persistent_workers=persistent and workers > 0, worker_init_fn=stop_on_sigterm_like_ctrl_c)
+                      persistent_workers=persistent and workers > 0)
 
 
 class Frames(Dataset):
@@ -344,7 +336,7 @@ def build_frame_loader(dataset: IRSTDDataset, frames: int, workers: int, persist
     if workers > 0:
         cv2.setNumThreads(1)  # as build_dataloader: before the workers fork
     return DataLoader(Frames(dataset), batch_size=frames, shuffle=False, num_workers=workers, collate_fn=list,
-                      persistent_workers=persistent and workers > 0, worker_init_fn=stop_on_sigterm_like_ctrl_c)
+                      persistent_workers=persistent and workers > 0)
 
 
 def label_stats(dataset: IRSTDDataset) -> tuple[np.ndarray, np.ndarray]:

@@ -38,7 +38,17 @@ def add_set_argument(ap: argparse.ArgumentParser, example: str) -> None:
                     help=f"any other setting, repeatable, e.g. {example}")
 
 
+def _expected_child_exit(signum: int, frame: object) -> None:
+    pass
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM as Ctrl-C. A scheduler or ``timeout`` signals every process of the job, so data-loader workers die
+    of the same signal, and PyTorch's SIGCHLD check would raise "DataLoader worker killed" into the interrupt's
+    handling (saving state, the resume message). The process is stopping and shuts its workers down as it unwinds,
+    so their deaths are expected from here on: the check is replaced for the rest of the process."""
+    if hasattr(signal, "SIGCHLD"):
+        signal.signal(signal.SIGCHLD, _expected_child_exit)
     raise KeyboardInterrupt(f"signal {signum}")
 
 
