@@ -91,7 +91,7 @@ def background_budgets(targets: str, target_pred: Path, background: str, bg_pred
 def evaluate(predict, targets: str, background: str, work: Path) -> dict:
     target_pred = predict(targets, work / "targets")
     t = score(targets, target_pred, 0.25, "--fa-per-image", *BUDGETS)
-    budgets = [{k: b[k] for k in ("budget", "per", "conf", "pd", "false_alarms_per_image")}
+    budgets = [{k: b[k] for k in ("budget", "per", "conf", "pd", "false_alarms_per_image", "met") if k in b}
                for b in t["at_fa_budgets"]]
     bg_pred = predict(background, work / "background")
     confs = [0.25, 0.5, *(b["conf"] for b in budgets)]

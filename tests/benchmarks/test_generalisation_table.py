@@ -11,7 +11,7 @@ SCRIPT = "generalisation_table"
 
 def _result(ap50: float, pd_crop: float, met: bool = True) -> dict:
     return {"ap50": ap50, "ap50_95": ap50 / 2, "pd_at_0.25": 0.9, "fa_per_image_targets_at_0.25": 0.3,
-            "at_fa_budgets": [{"budget": 0.1, "pd": 0.7}, {"budget": 0.01, "pd": 0.4}],
+            "at_fa_budgets": [{"budget": 0.01, "pd": 0.4, "met": False}, {"budget": 0.1, "pd": 0.7}],
             "background_fa_per_image": {"0.25": 0.05, "0.5": 0.01},
             "at_background_budgets": [{"budget": 0.01, "conf": 0.9, "met": True, "pd": 0.2},
                                       {"budget": 0.1, "conf": 0.35, "met": met, "pd": pd_crop}]}
@@ -37,6 +37,7 @@ def test_mix_and_leave_one_out_pair_the_right_models(script, tmp_path, capsys):
     assert unseen["never_saw_it"]["without_A"]["pd_at_0.1_fa_per_crop"] == 0.30
     assert unseen["never_saw_it"]["without_A"]["conf_at_0.1_fa_per_crop"] == 0.35  # the 0.1 budget, not 0.01
     assert unseen["single_A"]["ap50"] == 0.75
+    assert unseen["single_A"]["fa_per_frame_at_0.25"] == 0.3 and unseen["single_A"]["frame_budget_met"]
     assert s["missing"] == ["B: all3 and single_B", "B: without_B and single_B"]
     text = capsys.readouterr().out
     assert "| A | single_B | 0.200 | 0.100 | 0.900 | 0.700 | 0.050 | 0.100 (0.350) not met |" in text
@@ -46,3 +47,11 @@ def test_the_same_benchmark_twice_is_refused_by_file(script, tmp_path):
     a = _write(tmp_path, "A", all3=_result(0.7, 0.6))
     with pytest.raises(SystemExit, match="A.json: benchmark A is given twice"):
         script.main(["--results", a, a, "--out", str(tmp_path / "o.json")])
+
+
+def test_a_file_scored_before_the_crop_budgets_is_refused_by_file_and_model(script, tmp_path):
+    old = _result(0.7, 0.6)
+    del old["at_background_budgets"]
+    a = _write(tmp_path, "A", all3=_result(0.7, 0.6), single_A=old)
+    with pytest.raises(SystemExit, match="A.json: model single_A: no target-free crop .* score it again"):
+        script.main(["--results", a, "--out", str(tmp_path / "o.json")])
