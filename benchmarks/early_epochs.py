@@ -124,7 +124,7 @@ def plot(groups: dict, path: Path, last: int) -> None:
     save_figure(fig, path)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--group", nargs="+", action="append", required=True, metavar=("NAME", "RUN"),
                     help="a label and the run directories (one per seed) it averages; repeat for each group")
@@ -132,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--plot", type=Path, default=None, help="the mean AP50 curves with ±std bands")
     ap.add_argument("--plot-epochs", type=int, default=30, help="epochs shown in the plot")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = parser()
     args = ap.parse_args(argv)
     if min(args.epochs) < 1:
         ap.error("--epochs: epochs count from 1")

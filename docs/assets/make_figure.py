@@ -1,5 +1,5 @@
-"""Draw an example of what detect draws: a synthetic 768 x 432 frame (4 x 3 demo frames of held-out indices, so no dataset
-image is copied) through `fscfnet detect --slice 320`, whose annotated output has the zoomed insets.
+"""Draw an example of what detect draws: a synthetic 768 x 432 frame (4 x 3 demo frames of held-out indices, so no
+dataset image is copied) through `fscfnet detect --slice 320`, whose annotated output has the zoomed insets.
 
     python docs/assets/make_figure.py --weights runs/train/exp/weights/best.pt   # the demo run of the README
 

@@ -12,6 +12,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 import torch
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -19,10 +20,14 @@ BOX_COLOURS = [(255, 56, 56), (56, 255, 56), (56, 56, 255), (255, 200, 0)]  # RG
 
 
 def save_figure(fig: Figure, path: Path) -> Path:
+    """Write ``fig`` (the format from the suffix). SVG files are kept in git, so they carry no date and fixed
+    element ids: the same plot writes the same file."""
     FigureCanvasAgg(fig)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    svg = path.suffix.lower() == ".svg"
+    with rc_context({"svg.hashsalt": "fscfnet"} if svg else {}):
+        fig.savefig(path, dpi=120, metadata={"Date": None} if svg else None)
     return path
 
 
