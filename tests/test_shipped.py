@@ -35,15 +35,23 @@ def test_half_precision_storage_keeps_each_weight_at_its_nearest_half_value_and_
     rounding does to a trained model's detections is measured by benchmarks/half_precision.py (an untrained
     network is too ill-conditioned to say: any small relative change of its weights moves its scores visibly)."""
     src = make_checkpoint(tmp_path / "full.pt", cfg=cfg, bias=-1.0)
+    ckpt = torch.load(src, weights_only=True)
+    wide = next(k for k in ckpt["state_dict"] if k.endswith("running_var"))
+    ckpt["state_dict"][wide][0] = 1e6  # beyond half precision's range (65504)
+    torch.save(ckpt, src)
     dst = save_shipped(src, tmp_path / "half.pt", {"name": "half", "conf": 0.3})
     stored = torch.load(dst, weights_only=True)["state_dict"]
-    assert all(v.dtype == torch.float16 for v in stored.values() if v.is_floating_point())
+    assert all(v.dtype == torch.float16 for k, v in stored.items() if v.is_floating_point() and k != wide)
+    assert stored[wide].dtype == torch.float32  # kept whole rather than made infinite
     assert dst.stat().st_size < 0.6 * src.stat().st_size
     loaded, original = load_checkpoint(dst)["state_dict"], load_checkpoint(src)["state_dict"]
     assert loaded.keys() == original.keys()
+    unit = 2.0 ** -11  # half precision's relative rounding bound; 2**-25 is half its smallest subnormal step
     for k, v in original.items():  # restored to float32 on load, each value its nearest half-precision one
-        expected = v.half().float() if v.is_floating_point() else v
+        expected = v.half().float() if v.is_floating_point() and k != wide else v
         assert loaded[k].dtype == v.dtype and torch.equal(loaded[k], expected), k
+        if v.is_floating_point():
+            assert loaded[k].isfinite().all() and ((loaded[k] - v).abs() <= unit * v.abs() + 2.0 ** -25).all(), k
 
 
 def test_a_shipped_name_loads_wherever_weights_are_taken(make_checkpoint, tmp_path, weights_dir, monkeypatch, capsys):

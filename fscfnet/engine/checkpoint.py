@@ -68,12 +68,21 @@ def load_checkpoint(path: Path | str) -> dict:
     return ckpt
 
 
+def _half_if_representable(v: torch.Tensor) -> torch.Tensor:
+    """A floating-point tensor in half precision, unless a finite value of it is beyond half's range (65504: a
+    large BatchNorm variance, say), which would become infinite: that tensor stays as it is."""
+    if not v.is_floating_point():
+        return v
+    h = v.half()
+    return h if bool((h.isfinite() | ~v.isfinite()).all()) else v
+
+
 def save_shipped(src: Path, dst: Path, card: dict) -> Path:
     """Checkpoint ``src`` as a shipped one: its inference weights with floating-point tensors in half precision
     (restored to float32 by :func:`load_checkpoint`), its config, names, training settings and metrics, and
     ``card`` (``name``, ``conf`` and what docs/models.md says of it); no training state."""
     ckpt = load_checkpoint(src)
-    weights = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    weights = {k: _half_if_representable(v) for k, v in ckpt["state_dict"].items()}
     fields = ("format", "version", "model_yaml", "names", "train_args", "epoch", "best_fitness", "metrics")
     out = {**{k: ckpt[k] for k in fields if k in ckpt}, "state_dict": weights, "storage": HALF, "card": dict(card)}
     return atomic_write(dst, lambda tmp: torch.save(out, tmp))

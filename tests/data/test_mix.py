@@ -101,6 +101,10 @@ def test_a_mixed_run_validates_each_dataset_and_keeps_best_on_their_mean(two_set
     assert best["train_args"]["data"] == [str(sky), str(sea)]
     per = best["metrics"]["datasets"]
     assert sorted(per) == ["sea", "sky"]
+    # two epochs find no target, so AP, P and R are 0 on both (and the false-alarm rate saturates alike): the
+    # image and target counts are what shows a swapped or shared row below; the planted-score test after this one
+    # checks that the mean and best.pt follow the per-dataset numbers
+    assert (per["sky"]["images"], per["sea"]["images"]) == (4, 3) and per["sky"]["targets"] != per["sea"]["targets"]
     row = rows[best["epoch"]]
     for name in ("sky", "sea"):  # the run's own rows against val.py on each dataset with best.pt
         out = tmp_path / f"val_{name}"
@@ -109,6 +113,7 @@ def test_a_mixed_run_validates_each_dataset_and_keeps_best_on_their_mean(two_set
                          "--project", str(out), "--name", "v"]) == 0
         alone = json.loads((out / "v" / "metrics.json").read_text())
         assert per[name]["images"] == alone["images"] == {"sky": 4, "sea": 3}[name]
+        assert per[name]["targets"] == alone["targets"]
         for key in ("ap50", "ap50_95", "precision", "recall", "fa"):
             assert math.isclose(per[name][key], alone[key], rel_tol=1e-5, abs_tol=1e-9), (name, key)  # fused in val
             assert math.isclose(float(row[f"{name}/{key}"]), alone[key], rel_tol=1e-5, abs_tol=1e-6)
