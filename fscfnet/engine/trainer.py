@@ -46,7 +46,7 @@ from .optim import accumulation, build_optimizer
 from .plan import Processes, TrainPlan, resolve_plan, start_process, stored_config
 from .run_dir import METRIC_COLUMNS, RunFiles, plot_results
 from .schedule import Schedule
-from .state import MixedPrecision, TrainState
+from .state import MixedPrecision, TrainState, run_finished
 from .train_loop import EpochHooks, EpochResult, TrainingError, train_one_epoch
 from .validator import validate
 
@@ -182,9 +182,13 @@ class Trainer:
             raise TrainingError(f"{e}; {kept}") from None
         except KeyboardInterrupt:
             done = self.files.epochs_committed()  # from last.pt itself: the signal may come just after a commit
-            self.log(f"\ninterrupted in epoch {done + 1}: {self.files.last} holds the end of epoch {done}; "
-                     f"--resume {self.files.last} redoes epoch {done + 1} from there, exactly as an uninterrupted run"
-                     if done else "\ninterrupted in epoch 1, before the first checkpoint")
+            if done and run_finished(load_checkpoint(self.files.last)):  # in the final plots: training is complete
+                self.log(f"\ninterrupted after the last epoch, drawing the plots: {self.files.last} holds the "
+                         f"finished run")
+            else:
+                self.log(f"\ninterrupted in epoch {done + 1}: {self.files.last} holds the end of epoch {done}; "
+                         f"--resume {self.files.last} redoes epoch {done + 1} from there, exactly as an uninterrupted "
+                         f"run" if done else "\ninterrupted in epoch 1, before the first checkpoint")
             raise
         finally:
             self.processes.stop()

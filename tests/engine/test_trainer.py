@@ -230,6 +230,17 @@ def _assert_same_optimizer_state(ref: dict, got: dict) -> None:
             assert a[k] == b[k], (j, k, a[k], b[k])  # lr, betas, weight_decay, params (indices), ...
 
 
+def test_an_interrupt_in_the_final_plots_says_the_run_is_complete(tiny, tmp_path, monkeypatch, capsys):
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer_module.Trainer, "_plots", interrupted)
+    assert train.main(_args(tiny, tmp_path, "--epochs", "1", "--name", "r")) == 130
+    out = capsys.readouterr()
+    assert "interrupted after the last epoch" in out.out + out.err and "redoes epoch" not in out.out + out.err
+    assert train.main(["--resume", str(tmp_path / "r" / "weights" / "last.pt"), "--device", "cpu"]) == 2  # finished
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_interrupted_after_epoch_1_and_resumed_equals_uninterrupted(repo, wait_for, tiny, tmp_path, sig):
     """SIGTERM (kill, job schedulers) or Ctrl-C after epoch 1 of 3, then --resume: the final weights (EMA and
