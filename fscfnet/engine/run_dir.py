@@ -97,9 +97,14 @@ class RunFiles:
         write_rows(self.results, rows)
         return rows
 
-    def epochs_committed(self) -> int:
-        """How many epochs ``last.pt`` holds (0 without one)."""
-        return int(load_checkpoint(self.last)["epoch"]) + 1 if self.last.is_file() else 0
+    def last_checkpoint(self) -> dict | None:
+        """``last.pt`` as saved (None without one)."""
+        return load_checkpoint(self.last) if self.last.is_file() else None
+
+    def epochs_committed(self, last: dict | None = None) -> int:
+        """How many epochs ``last.pt`` (or ``last``, already read from it) holds (0 without one)."""
+        last = last or self.last_checkpoint()
+        return int(last["epoch"]) + 1 if last else 0
 
     def commit_epoch(self, rows: list[dict], best: dict | None, last: dict) -> None:
         """``results.csv``, then ``best.pt`` (if given), then ``last.pt``; each a dict of

@@ -181,8 +181,10 @@ class Trainer:
             kept = f"{self.files.last} keeps epoch {done}, the last good one" if done else "no checkpoint was written"
             raise TrainingError(f"{e}; {kept}") from None
         except KeyboardInterrupt:
-            done = self.files.epochs_committed()  # from last.pt itself: the signal may come just after a commit
-            if done and run_finished(load_checkpoint(self.files.last)):  # in the final plots: training is complete
+            # last.pt itself says where the run is: the signal may come just after a commit
+            last = self.files.last_checkpoint()
+            done = self.files.epochs_committed(last)
+            if last and run_finished(last):  # in the final plots: training is complete
                 self.log(f"\ninterrupted after the last epoch, drawing the plots: {self.files.last} holds the "
                          f"finished run")
             else:

@@ -4,9 +4,9 @@
 
 ``predictions.json``: a list of {"image_id": "<image stem>", "category_id": <class index>,
 "bbox": [x, y, w, h], "score": s} in original-image pixels. Prints the same table as val.py and writes the
-same metrics.json keys (ms_per_image is null; no inference mode; ``provenance`` added), ``at_conf``, the per-class rows and the
-confusion matrix included, and the same ``--by`` breakdowns. Every prediction in the file is scored
-(val.py writes those scoring at least 0.001).
+same metrics.json keys (ms_per_image is null; no inference mode; ``provenance`` added), ``at_conf``, the
+per-class rows and the confusion matrix included, and the same ``--by`` breakdowns. Every prediction in the
+file is scored (val.py writes those scoring at least 0.001).
 """
 
 from __future__ import annotations
