@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -64,7 +65,19 @@ def compare(files: dict[str, dict]) -> dict:
             unseen[b] = {"never_saw_it": {n: models[n] for n in others}, f"single_{b}": single}
         else:
             missing.append(f"{b}: without_{b} and single_{b}")
-    return {"rows": rows, "mix_vs_single": mix, "leave_one_out": unseen, "missing": missing}
+    names = sorted({n for models in rows.values() for n in models})
+    return {"rows": rows, "mix_vs_single": mix, "leave_one_out": unseen, "missing": missing,
+            "conf_within_budget_everywhere": {n: conf_within_budget_everywhere(rows, n) for n in names}}
+
+
+def conf_within_budget_everywhere(rows: dict[str, dict], name: str) -> float | None:
+    """The lowest confidence, rounded up to 0.01, that keeps model ``name`` within 0.1 false alarms per
+    target-free crop on every benchmark it was scored on (a checkpoint's threshold advice for a sensor it has not
+    seen: the strictest benchmark decides); None where some benchmark's budget is not met at any confidence."""
+    points = [m[name] for m in rows.values() if name in m]
+    if not all(p["crop_budget_met"] for p in points):
+        return None
+    return math.ceil(max(p["conf_at_0.1_fa_per_crop"] for p in points) * 100 - 1e-9) / 100
 
 
 def _cells(m: dict) -> str:
@@ -84,6 +97,8 @@ def markdown(summary: dict) -> str:
     for b, c in summary["leave_one_out"].items():
         out += [f"| {b} | {name} | {_cells(m)} |" for name, m in c["never_saw_it"].items()]
         out.append(f"| {b} | single_{b} (trained on it) | {_cells(c[f'single_{b}'])} |")
+    out += ["", "conf within 0.1 false alarms per target-free crop on every benchmark: " + ", ".join(
+        f"{n} {c:.2f}" if c is not None else f"{n} none" for n, c in summary["conf_within_budget_everywhere"].items())]
     if summary["missing"]:
         out += ["", "not scored yet: " + "; ".join(summary["missing"])]
     return "\n".join(out)

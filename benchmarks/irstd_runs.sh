@@ -7,10 +7,12 @@
 #   without_B      the other two (leave B out)
 # and each scored on every benchmark's test split and on target-free crops of its test frames
 # (benchmarks/background_eval.py: AP50, Pd at 0.25, Pd at 0.1 false alarms per target-free crop), then compared
-# (benchmarks/generalisation_table.py: all three against one, and leave one out).
+# (benchmarks/generalisation_table.py: all three against one, and leave one out); ship: all3's last epoch as the
+# package's fscfnet-irstd, at the confidence that keeps false alarms within 0.1 per target-free crop of every
+# benchmark's test frames (generalisation_table.py's advice), and its half-precision copy checked on 100 frames.
 # Each step resumes where it stopped (train.py --resume from last.pt; background_eval skips what its file holds).
 #
-#   bash benchmarks/irstd_runs.sh sets all3 score          # ~3 h of training on 2 CPU cores
+#   bash benchmarks/irstd_runs.sh sets all3 score ship     # ~3 h of training on 2 CPU cores
 #   bash benchmarks/irstd_runs.sh single_NUAA-SIRST without_IRSTD-1K score ...
 #
 # Needs the three benchmarks prepared under datasets/ (python -m fscfnet.data.prepare ../shared/datasets/NAME
@@ -71,6 +73,18 @@ score() {  # every finished model on every benchmark
   $PY benchmarks/generalisation_table.py --results "${files[@]}" --out $RES/irstd_generalisation.json
 }
 
+ship() {  # all3 -> fscfnet/weights/fscfnet-irstd.pt (last.pt: best.pt is chosen on the test splits)
+  local conf
+  conf=$($PY -c 'import json, sys
+c = json.load(open(sys.argv[1]))["conf_within_budget_everywhere"].get("all3")
+sys.exit(f"{sys.argv[1]}: no confidence keeps all3 within 0.1 false alarms per crop everywhere") if c is None else print(c)' \
+      $RES/irstd_generalisation.json)
+  $PY -m fscfnet ship $RUNS/all3/weights/last.pt --name fscfnet-irstd --conf "$conf" \
+      --about "one class: small infrared targets in single frames; trained on NUAA-SIRST, NUDT-SIRST and IRSTD-1K"
+  $PY benchmarks/half_precision.py --weights $RUNS/all3/weights/last.pt --images "datasets/IRSTD-1K/images/*.png" \
+      --limit 100 --out $RES/half_precision_irstd.json
+}
+
 others() { for b in "${ALL[@]}"; do [ "$b" = "$1" ] || echo "$b"; done; }
 
 for s in "$@"; do
@@ -81,6 +95,7 @@ for s in "$@"; do
     # shellcheck disable=SC2046
     without_*) train "$s" $(others "${s#without_}") ;;
     score) score ;;
-    *) echo "irstd_runs.sh: unknown step '$s' (sets, all3, single_B, without_B, score)" >&2; exit 2 ;;
+    ship) ship ;;
+    *) echo "irstd_runs.sh: unknown step '$s' (sets, all3, single_B, without_B, score, ship)" >&2; exit 2 ;;
   esac
 done

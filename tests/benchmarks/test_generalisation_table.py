@@ -55,3 +55,19 @@ def test_a_file_scored_before_the_crop_budgets_is_refused_by_file_and_model(scri
     a = _write(tmp_path, "A", all3=_result(0.7, 0.6), single_A=old)
     with pytest.raises(SystemExit, match="A.json: model single_A: no target-free crop .* score it again"):
         script.main(["--results", a, "--out", str(tmp_path / "o.json")])
+
+
+def test_threshold_advice_is_the_strictest_benchmarks_confidence_rounded_up(script, tmp_path):
+    def at(conf: float, met: bool = True) -> dict:
+        r = _result(0.7, 0.6, met)
+        r["at_background_budgets"][1]["conf"] = conf
+        return r
+
+    a = _write(tmp_path, "A", all3=at(0.213), single_A=at(0.30), without_B=at(0.5, met=False))
+    b = _write(tmp_path, "B", all3=at(0.4101), single_A=at(0.25))
+    out = tmp_path / "out.json"
+    script.main(["--results", a, b, "--out", str(out)])
+    advice = json.loads(out.read_text())["conf_within_budget_everywhere"]
+    # all3: B's 0.4101 decides, rounded up (0.41 would let B exceed its budget); single_A: A's 0.30 exactly;
+    # without_B: A's budget is not met at any confidence, so there is no advice
+    assert advice == {"all3": 0.42, "single_A": 0.3, "without_B": None}
