@@ -241,6 +241,30 @@ def test_an_interrupt_in_the_final_plots_says_the_run_is_complete(tiny, tmp_path
     assert train.main(["--resume", str(tmp_path / "r" / "weights" / "last.pt"), "--device", "cpu"]) == 2  # finished
 
 
+def _interrupt_after_epoch_1(repo, wait_for, args: list[str], last, whole_group: bool, sig) -> tuple[int, str]:
+    """Start ``train.py ARGS`` in a child, send ``sig`` once ``last`` (epoch 1) is written, to the child or to its
+    whole process group (loader workers included; then no process of the group may outlive it); check the clean
+    interrupt (exit 130, the message, no traceback) and return the epoch ``last.pt`` holds and the output."""
+    # a shell starts background jobs with SIGINT ignored, and Python then keeps it ignored (as `nohup ... &`
+    # users expect); give the child the default disposition so the test does not depend on how pytest was started
+    proc = subprocess.Popen([sys.executable, "train.py", *args], cwd=repo, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=whole_group,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        assert wait_for(last.is_file)  # epoch 1 committed
+        os.killpg(proc.pid, sig) if whole_group else proc.send_signal(sig)
+        out, _ = proc.communicate(timeout=120)
+        # before the clean-up below kills whatever is left: the workers must end with the run by themselves
+        assert not whole_group or wait_for(lambda: _group_gone(proc.pid), timeout=30), "loader workers outlived the run"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL) if whole_group else proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in out and "DataLoader worker" not in out, out[-2000:]
+    cut_at = load_checkpoint(last)["epoch"]
+    assert cut_at < 2 and f"interrupted in epoch {cut_at + 2}" in out and "redoes epoch" in out
+    return cut_at, out
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_interrupted_after_epoch_1_and_resumed_equals_uninterrupted(repo, wait_for, tiny, tmp_path, sig):
     """SIGTERM (kill, job schedulers) or Ctrl-C after epoch 1 of 3, then --resume: the final weights (EMA and
@@ -248,21 +272,8 @@ def test_interrupted_after_epoch_1_and_resumed_equals_uninterrupted(repo, wait_f
     # 8 batches per epoch, a step every 3: the gradients of 2 batches are pending at each epoch's end
     args = _args(tiny, tmp_path, "--epochs", "3", "--batch", "2", "--set", "warmup_epochs=0", "nbs=6")
     assert train.main([*args, "--name", "ref"]) == 0
-    # a shell starts background jobs with SIGINT ignored, and Python then keeps it ignored (as `nohup ... &`
-    # users expect); give the child the default disposition so the test does not depend on how pytest was started
-    proc = subprocess.Popen([sys.executable, "train.py", *args, "--name", "cut"], cwd=repo, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     last = tmp_path / "cut" / "weights" / "last.pt"
-    try:
-        assert wait_for(last.is_file)  # epoch 1 committed
-        proc.send_signal(sig)
-        out, _ = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130 and "Traceback" not in out, out[-2000:]
-    cut_at = load_checkpoint(last)["epoch"]
-    assert cut_at < 2 and f"interrupted in epoch {cut_at + 2}" in out and "redoes epoch" in out
+    cut_at, _ = _interrupt_after_epoch_1(repo, wait_for, [*args, "--name", "cut"], last, whole_group=False, sig=sig)
     assert [int(r["epoch"]) for r in read_rows(tmp_path / "cut" / "results.csv")] == list(range(1, cut_at + 2))
     assert train.main(["--resume", str(last), "--workers", "0", "--device", "cpu"]) == 0
     ref, cut = (load_checkpoint(tmp_path / n / "weights" / "last.pt") for n in ("ref", "cut"))
@@ -280,24 +291,10 @@ def test_sigterm_to_the_whole_process_group_with_loader_workers_stops_cleanly(re
     """A scheduler or `timeout` signals every process of the job, loader workers included: the run still stops
     with the interrupt message and exit code 130, not an error about a worker, leaves no process behind, and
     resumes. (Ctrl-C in a terminal does the same with SIGINT, which PyTorch's workers already exit on quietly.)"""
-    sig = signal.SIGTERM
     args = _args(tiny, tmp_path, "--epochs", "3", "--batch", "2", "--name", "cut")
     args[args.index("--workers") + 1] = "2"  # persistent: started in epoch 1, alive when last.pt appears
-    proc = subprocess.Popen([sys.executable, "train.py", *args], cwd=repo, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     last = tmp_path / "cut" / "weights" / "last.pt"
-    try:
-        assert wait_for(last.is_file)  # epoch 1 committed
-        os.killpg(proc.pid, sig)
-        out, _ = proc.communicate(timeout=120)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 130 and "Traceback" not in out and "DataLoader worker" not in out, out[-2000:]
-    cut_at = load_checkpoint(last)["epoch"]
-    assert cut_at < 2 and f"interrupted in epoch {cut_at + 2}" in out and "redoes epoch" in out
-    assert wait_for(lambda: _group_gone(proc.pid), timeout=30)  # the workers ended with it
+    _interrupt_after_epoch_1(repo, wait_for, args, last, whole_group=True, sig=signal.SIGTERM)
     assert train.main(["--resume", str(last), "--workers", "0", "--device", "cpu"]) == 0
 
 
