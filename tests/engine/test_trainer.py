@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -252,10 +253,12 @@ def _interrupt_after_epoch_1(repo, wait_for, args: list[str], last, whole_group:
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert wait_for(last.is_file)  # epoch 1 committed
+        assert not whole_group or len(_group(proc.pid)) >= 3, _group(proc.pid)  # the run and its 2 loader workers
         os.killpg(proc.pid, sig) if whole_group else proc.send_signal(sig)
         out, _ = proc.communicate(timeout=120)
-        # before the clean-up below kills whatever is left: the workers must end with the run by themselves
-        assert not whole_group or wait_for(lambda: _group_gone(proc.pid), timeout=30), "loader workers outlived the run"
+        # before the clean-up below kills whatever is left, and sooner than an orphaned worker's own check of its
+        # parent (every 5 s) would end it: the workers end with the run
+        assert not whole_group or wait_for(lambda: not _group(proc.pid), timeout=3), "loader workers outlived the run"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL) if whole_group else proc.kill()
@@ -298,12 +301,15 @@ def test_sigterm_to_the_whole_process_group_with_loader_workers_stops_cleanly(re
     assert train.main(["--resume", str(last), "--workers", "0", "--device", "cpu"]) == 0
 
 
-def _group_gone(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return True
-    return False
+def _group(pgid: int) -> list[int]:
+    """The live (not zombie) processes of process group ``pgid`` (Linux /proc)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (comm)": state ppid pgrp ...
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                pids.append(int(stat.parent.name))
+    return pids
 
 
 def test_torchrun_two_cpu_processes_train_one_epoch(repo, tiny, tmp_path):
