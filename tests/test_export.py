@@ -67,37 +67,39 @@ def exported(make_checkpoint, tmp_path_factory, demo):
 
 
 def _val_metrics(tmp_path, weights, name, *extra) -> dict:
-    """val.py's metrics.json, plus its predictions above 0.25 as Result-like objects under key "_pred"."""
+    """val.py's metrics.json, plus every prediction it wrote (>= 0.001) as Result-like objects under key "_pred"."""
     assert val.main(["--weights", str(weights), "--project", str(tmp_path), "--name", name, "--workers", "0",
                      "--device", "cpu", "--save-json", *extra]) == 0
     metrics = json.loads((tmp_path / name / "metrics.json").read_text())
     metrics.pop("ms_per_image")
     by_image: dict = {}
     for p in json.loads((tmp_path / name / "predictions.json").read_text()):
-        if p["score"] >= 0.25:
-            x, y, w, h = p["bbox"]
-            by_image.setdefault(p["image_id"], []).append([x, y, x + w, y + h, p["score"], p["category_id"]])
+        x, y, w, h = p["bbox"]
+        by_image.setdefault(p["image_id"], []).append([x, y, x + w, y + h, p["score"], p["category_id"]])
     metrics["_pred"] = {k: SimpleNamespace(path=k, boxes=np.array(v)[:, :4], scores=np.array(v)[:, 4],
                                            classes=np.array(v)[:, 5]) for k, v in sorted(by_image.items())}
     return metrics
 
 
 def _same_predictions(a: dict, b: dict) -> int:
+    """Every prediction val.py wrote, paired between two runs (see _match); the number paired."""
     assert a["_pred"].keys() == b["_pred"].keys()
-    return sum(_match(a["_pred"][k], b["_pred"][k], 0.25) for k in a["_pred"])
+    return sum(_match(a["_pred"][k], b["_pred"][k], 0.001) for k in a["_pred"])
 
 
-# AP summarises every score; the max-F1 operating point (P, R, Fa) of a random-weight model sits among near-equal
-# scores, where 1e-6 differences between runtimes move it
+# A random-weight model's AP on the demo is 0 under every runtime, so the metrics agree trivially: what is compared
+# is every prediction val.py scores (the metrics are a function of them), plus what val.py counted. The max-F1
+# operating point (P, R, Fa) sits among near-equal scores, where 1e-6 differences between runtimes move it.
 ROBUST = ("ap50", "ap50_95", "images", "targets")
 
 
 def test_val_takes_onnx_and_torchscript_exports(exported, tmp_path, capsys):
     ref = _val_metrics(tmp_path, exported["pt"], "pt")
     assert ref["targets"] > 0
+    n_pred = sum(len(r.scores) for r in ref["_pred"].values())
     for kind in ("onnx", "torchscript", "dynamic"):
         got = _val_metrics(tmp_path, exported[kind], kind)
-        assert got.keys() == ref.keys() and _same_predictions(got, ref) > 0
+        assert got.keys() == ref.keys() and _same_predictions(got, ref) >= n_pred // 2, (kind, n_pred)
         for k in ROBUST:
             assert got[k] == pytest.approx(ref[k], abs=2e-3), (kind, k)
     # a static ONNX graph takes only its size; the dynamic one takes others and still agrees with PyTorch
@@ -107,7 +109,7 @@ def test_val_takes_onnx_and_torchscript_exports(exported, tmp_path, capsys):
     ref128 = _val_metrics(tmp_path, exported["pt"], "pt128", "--imgsz", "128")
     dyn128 = _val_metrics(tmp_path, exported["dynamic"], "dyn128", "--imgsz", "128")
     assert [dyn128[k] for k in ROBUST] == pytest.approx([ref128[k] for k in ROBUST], abs=2e-3)
-    assert _same_predictions(dyn128, ref128) > 0
+    assert _same_predictions(dyn128, ref128) >= sum(len(r.scores) for r in ref128["_pred"].values()) // 2
 
 
 def test_exported_batch_is_dynamic_and_boxes_agree(exported, demo):

@@ -74,6 +74,26 @@ def test_track_a_video_and_an_image_sequence(weights, clip, tmp_path, capsys):
     assert "frames/s end to end" in capsys.readouterr().out
 
 
+def test_a_planted_detector_gives_one_track_on_the_targets_pixels_in_mot_coordinates(clip, tmp_path, monkeypatch):
+    """With a stand-in detector that boxes exactly the bright pixels, the MOT file must hold one track whose rows,
+    from its confirmation on, are the drawn target: frame k + 1, left 21 + 3k, top 41, 5 x 5 (1-based)."""
+    from ..engine.test_inference import _pytorch_model
+
+    monkeypatch.setattr(track_cmd, "load_inference_model", lambda *a, **k: _pytorch_model())
+    assert track_cmd.main(["--weights", "planted", "--source", str(clip / "frames"), "--nosave",
+                           "--project", str(tmp_path), "--name", "p"]) == 0
+    rows = _mot(tmp_path / "p" / "mot" / "frames.txt")
+    assert len(set(rows[:, 1])) == 1 and len(rows) >= N - 5, rows  # one track, confirmed within 5 frames
+    frame = rows[:, 0]
+    assert np.array_equal(frame, np.arange(frame[0], N + 1))  # every frame from its confirmation to the end
+    # centres (left + w / 2) on the target's to half a pixel; sizes within a pixel (upscaling 128 x 96 to 320
+    # softens the target's edges, so fewer pixels pass the stand-in's brightness cut)
+    left, top, w, h = rows[:, 2:6].T
+    np.testing.assert_allclose(np.column_stack([left + w / 2, top + h / 2]),
+                               np.column_stack([21 + 3 * (frame - 1) + 2.5, np.full_like(frame, 41 + 2.5)]), atol=0.5)
+    np.testing.assert_allclose(np.column_stack([w, h]), 5, atol=1.0)
+
+
 def test_detect_track_and_the_api_write_the_same_tracks(weights, clip, tmp_path):
     from fscfnet import FSCFNet
 
