@@ -9,7 +9,9 @@
 # (benchmarks/background_eval.py: AP50, Pd at 0.25, Pd at 0.1 false alarms per target-free crop), then compared
 # (benchmarks/generalisation_table.py: all three against one, and leave one out); ship: all3's last epoch as the
 # package's fscfnet-irstd, at the confidence that keeps false alarms within 0.1 per target-free crop of every
-# benchmark's test frames (generalisation_table.py's advice), and its half-precision copy checked on 100 frames.
+# benchmark's test frames (generalisation_table.py's advice), and its half-precision copy checked on 100 frames;
+# newsensor: every finished model on a sensor none of them saw, Drone-IR's test videos as one class (every 10th
+# frame; Pd at 0.1 false alarms per target-free crop of those videos).
 # Each step resumes where it stopped (train.py --resume from last.pt; background_eval skips what its file holds).
 #
 #   bash benchmarks/irstd_runs.sh sets all3 score ship     # ~3 h of training on 2 CPU cores
@@ -58,12 +60,15 @@ train() {  # NAME BENCHMARK...: one run, resumed from its last.pt when there is 
   tar -C $RUNS --exclude weights --exclude '*.jpg' --exclude '*.png' -cf - $name | tar -C $RES/experiments/irstd_runs -xf -
 }
 
-score() {  # every finished model on every benchmark
-  local models=()
+finished() {  # NAME=WEIGHTS of every finished run, one per line
   for d in $RUNS/*/finished; do
     local name; name=$(basename "$(dirname "$d")")
-    models+=("$name=$RUNS/$name/weights/last.pt")
+    echo "$name=$RUNS/$name/weights/last.pt"
   done
+}
+
+score() {  # every finished model on every benchmark
+  local models; mapfile -t models < <(finished)
   for b in "${ALL[@]}"; do
     $PY benchmarks/background_eval.py --targets $b --background datasets/bg-test-$b/data.yaml \
         --models "${models[@]}" --out $RES/irstd_generalisation_$b.json
@@ -85,6 +90,16 @@ sys.exit(f"{sys.argv[1]}: no confidence keeps all3 within 0.1 false alarms per c
       --limit 100 --out $RES/half_precision_irstd.json
 }
 
+newsensor() {  # needs Drone-IR prepared and its target-free test crops (benchmarks/drone_ir_runs.sh score)
+  local models; mapfile -t models < <(finished)
+  [ -f datasets/Drone-IR-target/data.yaml ] || $PY benchmarks/one_class_view.py --data Drone-IR --split test \
+      --every 10 --out datasets/Drone-IR-target
+  [ -f datasets/bg-test-Drone-IR-target/data.yaml ] || $PY benchmarks/one_class_view.py \
+      --data datasets/bg-test-Drone-IR/data.yaml --out datasets/bg-test-Drone-IR-target
+  $PY benchmarks/background_eval.py --targets datasets/Drone-IR-target/data.yaml \
+      --background datasets/bg-test-Drone-IR-target/data.yaml --models "${models[@]}" --out $RES/irstd_on_drone_ir.json
+}
+
 others() { for b in "${ALL[@]}"; do [ "$b" = "$1" ] || echo "$b"; done; }
 
 for s in "$@"; do
@@ -96,6 +111,7 @@ for s in "$@"; do
     without_*) train "$s" $(others "${s#without_}") ;;
     score) score ;;
     ship) ship ;;
-    *) echo "irstd_runs.sh: unknown step '$s' (sets, all3, single_B, without_B, score, ship)" >&2; exit 2 ;;
+    newsensor) newsensor ;;
+    *) echo "irstd_runs.sh: unknown step '$s' (sets, all3, single_B, without_B, score, ship, newsensor)" >&2; exit 2 ;;
   esac
 done
