@@ -8,6 +8,17 @@ benchmark it never saw?
 The models are named as ``benchmarks/irstd_runs.sh`` names its runs: ``all3`` (the three benchmarks together),
 ``single_B`` (benchmark B alone) and ``without_B`` (the other two). Each file's ``targets`` names its benchmark.
 A comparison whose models are not all scored yet is left out and listed under ``missing``.
+
+Each model's threshold advice (``conf_within_budget_everywhere``) is the lowest confidence, rounded up to 0.01,
+that keeps it within 0.1 false alarms per target-free crop on every benchmark. The crops (96 and 160 px, from
+``background_crops.py``) are about 0.017 Mpix on average, so the budget is about 6 false alarms per Mpix of sky,
+about 2 per 640 x 512 frame. The crops are cut from the test frames on which Pd is reported, so the advice is
+chosen on test data: Pd at it is an optimistic estimate for new footage.
+
+    python benchmarks/generalisation_table.py --advice all3 --summary benchmarks/results/irstd_generalisation.json
+
+prints that confidence (what ``irstd_runs.sh ship`` records in ``fscfnet-irstd``), or exits 2 saying why there is
+none.
 """
 
 from __future__ import annotations
@@ -72,12 +83,31 @@ def compare(files: dict[str, dict]) -> dict:
 
 def conf_within_budget_everywhere(rows: dict[str, dict], name: str) -> float | None:
     """The lowest confidence, rounded up to 0.01, that keeps model ``name`` within 0.1 false alarms per
-    target-free crop on every benchmark it was scored on (a checkpoint's threshold advice for a sensor it has not
-    seen: the strictest benchmark decides); None where some benchmark's budget is not met at any confidence."""
-    points = [m[name] for m in rows.values() if name in m]
+    target-free crop on every benchmark (false alarms only fall as the confidence rises, so the strictest
+    benchmark decides); None unless it was scored on every benchmark and each budget is met below 1."""
+    if not all(name in models for models in rows.values()):
+        return None
+    points = [models[name] for models in rows.values()]
     if not all(p["crop_budget_met"] for p in points):
         return None
-    return math.ceil(max(p["conf_at_0.1_fa_per_crop"] for p in points) * 100 - 1e-9) / 100
+    conf = math.ceil(max(p["conf_at_0.1_fa_per_crop"] for p in points) * 100 - 1e-9) / 100
+    return conf if conf < 1 else None
+
+
+def advice(summary_path: Path, name: str) -> float:
+    """``name``'s threshold advice from a summary this script wrote; SystemExit(reason) when there is none."""
+    summary = json.loads(summary_path.read_text())
+    if "conf_within_budget_everywhere" not in summary:
+        raise SystemExit(f"{summary_path}: written before threshold advice; run this script on its --results again")
+    conf = summary["conf_within_budget_everywhere"].get(name)
+    scored = [b for b, models in summary["rows"].items() if name in models]
+    if len(scored) < len(summary["rows"]):
+        raise SystemExit(f"{summary_path}: {name} is scored on {', '.join(scored) or 'no benchmark'} of "
+                         f"{', '.join(summary['rows'])}; its advice needs them all")
+    if conf is None:
+        raise SystemExit(f"{summary_path}: no confidence below 1 keeps {name} within 0.1 false alarms per "
+                         f"target-free crop on every benchmark")
+    return conf
 
 
 def _cells(m: dict) -> str:
@@ -106,10 +136,22 @@ def markdown(summary: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--results", nargs="+", type=Path, required=True,
-                    help="background_eval.py files, one per benchmark")
-    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--results", nargs="+", type=Path, help="background_eval.py files, one per benchmark")
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--advice", metavar="MODEL", help="print MODEL's threshold advice from --summary, and exit")
+    ap.add_argument("--summary", type=Path, help="a file this script wrote (with --advice)")
     args = ap.parse_args(argv)
+    if args.advice:
+        if not args.summary:
+            ap.error("--advice needs --summary")
+        try:
+            print(advice(args.summary, args.advice))
+        except SystemExit as e:
+            print(e, file=sys.stderr)
+            return 2
+        return 0
+    if not args.results or not args.out:
+        ap.error("give --results and --out (or --advice MODEL --summary FILE)")
     files = {}
     for p in args.results:
         f = json.loads(p.read_text())

@@ -6,7 +6,8 @@ at least --cut (and clear of it by --margin) is paired with the other model's ne
         --limit 60 --out benchmarks/results/half_precision.json
 
 Prints and writes the largest box-coordinate change (pixels), the largest score change, the pairs compared, the
-detections without a twin, and both files' sizes.
+detections without a twin, and both files' sizes. With --max-px and --max-score it is a check: exit 1 (after
+writing the file) when a change exceeds either or a detection has no twin.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def compare(a, b, cut: float, margin: float) -> tuple[list[float], list[float], 
     return boxes, scores, alone
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--weights", type=Path, required=True)
     ap.add_argument("--images", required=True, help="glob of frames")
@@ -50,6 +51,8 @@ def main() -> None:
     ap.add_argument("--cut", type=float, default=0.1)
     ap.add_argument("--margin", type=float, default=0.005)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--max-px", type=float, default=None, help="fail when a box moves more (pixels)")
+    ap.add_argument("--max-score", type=float, default=None, help="fail when a score moves more")
     args = ap.parse_args()
     files = sorted(glob.glob(args.images))[:args.limit]
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,7 +71,14 @@ def main() -> None:
     write_json(args.out, {"what": __doc__.split("\n")[0], "command": shlex.join([sys.executable, *sys.argv]),
                           "weights": str(args.weights), "cut": args.cut, "margin": args.margin, **result,
                           "provenance": provenance("cpu")})
+    limits = {"max_box_px": args.max_px, "max_score": args.max_score}
+    problems = [f"{k} {result[k]:.4g} > {v:g}" for k, v in limits.items() if v is not None and (result[k] or 0) > v]
+    problems += [f"{alone} detections without a twin"] * bool(alone) + ["no detection to compare"] * (not boxes)
+    if any(v is not None for v in limits.values()) and problems:
+        print(f"half precision: {'; '.join(problems)} ({args.out})", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -63,11 +63,28 @@ def test_threshold_advice_is_the_strictest_benchmarks_confidence_rounded_up(scri
         r["at_background_budgets"][1]["conf"] = conf
         return r
 
-    a = _write(tmp_path, "A", all3=at(0.213), single_A=at(0.30), without_B=at(0.5, met=False))
-    b = _write(tmp_path, "B", all3=at(0.4101), single_A=at(0.25))
+    a = _write(tmp_path, "A", all3=at(0.213), single_A=at(0.30), without_B=at(0.5, met=False), single_B=at(0.1),
+               high=at(0.995))
+    b = _write(tmp_path, "B", all3=at(0.4101), single_A=at(0.25), without_B=at(0.2), high=at(0.2))
     out = tmp_path / "out.json"
     script.main(["--results", a, b, "--out", str(out)])
     advice = json.loads(out.read_text())["conf_within_budget_everywhere"]
     # all3: B's 0.4101 decides, rounded up (0.41 would let B exceed its budget); single_A: A's 0.30 exactly;
-    # without_B: A's budget is not met at any confidence, so there is no advice
-    assert advice == {"all3": 0.42, "single_A": 0.3, "without_B": None}
+    # without_B: A's budget is not met at any confidence; single_B: not scored on B; high: rounds up to 1
+    assert advice == {"all3": 0.42, "single_A": 0.3, "without_B": None, "single_B": None, "high": None}
+
+
+def test_advice_is_printed_for_a_model_or_refused_with_the_reason(script, tmp_path, capsys):
+    a = _write(tmp_path, "A", all3=_result(0.7, 0.6), single_B=_result(0.2, 0.1))
+    b = _write(tmp_path, "B", all3=_result(0.5, 0.5))
+    out = tmp_path / "out.json"
+    script.main(["--results", a, b, "--out", str(out)])
+    capsys.readouterr()
+    assert script.main(["--advice", "all3", "--summary", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == "0.35"
+    assert script.main(["--advice", "single_B", "--summary", str(out)]) == 2
+    assert "single_B is scored on A of A, B; its advice needs them all" in capsys.readouterr().err
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"rows": {}}))
+    assert script.main(["--advice", "all3", "--summary", str(old)]) == 2
+    assert "written before threshold advice" in capsys.readouterr().err
