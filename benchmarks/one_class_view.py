@@ -2,13 +2,15 @@
 trained on the IRSTD benchmarks) can be scored, class-agnostically, on a dataset of several classes it never saw.
 
     python benchmarks/one_class_view.py --data Drone-IR --split test --every 10 --out datasets/Drone-IR-target
-    python benchmarks/one_class_view.py --data datasets/bg-test-Drone-IR/data.yaml --out datasets/bg-test-Drone-IR-target
+    python benchmarks/one_class_view.py --data datasets/bg-test-Drone-IR/data.yaml \
+        --out datasets/bg-test-Drone-IR-target
 
 Writes OUT/data.yaml (``names: [target]``, the split as its ``test``), OUT/images (a link to the dataset's images:
 nothing is copied), OUT/labels (each listed frame's boxes with class 0; none for a target-free frame),
 OUT/img_idx/test.txt (every ``--every``-th frame of the split, in its order), and the dataset's frame records when
 it has them: frames.csv (video frames: ``--by`` breakdowns) and crops.json (target-free crops: false alarms by crop
-size in background_eval.py).
+size in background_eval.py). The view is written beside OUT and renamed into place when complete, so an
+interrupted run leaves no half view to be mistaken for one.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from pathlib import Path
 
 from fscfnet.cfg.data import load_data_config
 from fscfnet.data.labels import read_index, read_yolo_labels, write_yolo_labels
+from fscfnet.errors import UserError
 from fscfnet.metrics.groups import FRAMES_CSV
+from fscfnet.utils import run_cli
 
 RECORDS = (FRAMES_CSV, "crops.json")  # per-frame records, keyed by image stem, that scoring reads beside data.yaml
 
@@ -29,27 +33,32 @@ def one_class_view(data: str, split: str, every: int, out: Path) -> int:
     """Write the view (see the module docstring); returns the number of frames it lists."""
     cfg = load_data_config(data)
     if every > 1 and (cfg.root / "crops.json").is_file():
-        raise SystemExit(f"{cfg.root / 'crops.json'}: a crop set's records list every crop; use --every 1")
+        raise UserError(f"{cfg.root / 'crops.json'}: a crop set's records list every crop; use --every 1")
+    if not (cfg.root / "images").is_dir():
+        raise UserError(f"{cfg.root / 'images'}: no images folder to view")
     stems = read_index(cfg.index_file(split))[::every]
     if out.exists():
-        raise SystemExit(f"{out}: already exists; remove it or choose another --out")
-    (out / "labels").mkdir(parents=True)
-    (out / "img_idx").mkdir()
-    (out / "images").symlink_to((cfg.root / "images").resolve(), target_is_directory=True)
+        raise UserError(f"{out}: already exists; remove it or choose another --out")
+    tmp = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)  # what an interrupted run left
+    (tmp / "labels").mkdir(parents=True)
+    (tmp / "img_idx").mkdir()
+    (tmp / "images").symlink_to((cfg.root / "images").resolve(), target_is_directory=True)
     for s in stems:
         label = cfg.root / "labels" / f"{s}.txt"
         if label.is_file():
             boxes = read_yolo_labels(label, cfg.nc)
             boxes[:, 0] = 0
-            write_yolo_labels(out / "labels" / f"{s}.txt", boxes)
-    (out / "img_idx" / "test.txt").write_text("".join(f"{s}\n" for s in stems))
+            write_yolo_labels(tmp / "labels" / f"{s}.txt", boxes)
+    (tmp / "img_idx" / "test.txt").write_text("".join(f"{s}\n" for s in stems))
     for name in RECORDS:
         if (cfg.root / name).is_file():
-            shutil.copyfile(cfg.root / name, out / name)
-    (out / "data.yaml").write_text(f"# {cfg.source or data}, split {split}, every {every}: one class "
+            shutil.copyfile(cfg.root / name, tmp / name)
+    (tmp / "data.yaml").write_text(f"# {cfg.source or data}, split {split}, every {every}: one class "
                                    f"(benchmarks/one_class_view.py; was {', '.join(cfg.names)})\n"
                                    f"path: {out.resolve()}\ntrain: img_idx/test.txt\ntest: img_idx/test.txt\n"
                                    f"names: [target]\n")
+    tmp.rename(out)
     return len(stems)
 
 
@@ -61,10 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     if args.every < 1:
-        raise SystemExit(f"--every {args.every}: give a positive stride")
-    n = one_class_view(args.data, args.split, args.every, args.out)
-    print(f"wrote {args.out / 'data.yaml'}: {n} frames of {args.data} {args.split}, one class")
-    return 0
+        ap.error(f"--every {args.every}: give a positive stride")
+
+    def go() -> None:
+        n = one_class_view(args.data, args.split, args.every, args.out)
+        print(f"wrote {args.out / 'data.yaml'}: {n} frames of {args.data} {args.split}, one class")
+
+    return run_cli(go)
 
 
 if __name__ == "__main__":

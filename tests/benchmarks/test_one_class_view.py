@@ -10,6 +10,7 @@ import pytest
 
 from fscfnet.data.catalog import open_dataset
 from fscfnet.data.dataset import IRSTDDataset
+from fscfnet.errors import UserError
 
 SCRIPT = "one_class_view"
 
@@ -43,7 +44,7 @@ def test_every_class_becomes_target_with_its_box_and_frames_kept(script, tmp_pat
     np.testing.assert_allclose(np.concatenate(ds.labels), [[0, 0.1, 0.5, 0.1, 0.2], [0, 0.3, 0.5, 0.1, 0.2],
                                                            [0, 0.5, 0.5, 0.1, 0.2]], atol=1e-6)
     assert (out / "frames.csv").read_text() == (tmp_path / "three" / "frames.csv").read_text()
-    with pytest.raises(SystemExit, match="view: already exists"):
+    with pytest.raises(UserError, match="view: already exists"):
         script.one_class_view(str(data), "test", 1, out)
 
 
@@ -57,7 +58,18 @@ def test_a_target_free_frame_stays_target_free(script, tmp_path):
 def test_a_crop_sets_records_come_along_and_a_stride_over_them_is_refused(script, tmp_path):
     data = _three_class_set(tmp_path / "three")
     (tmp_path / "three" / "crops.json").write_text('{"items": []}')
-    with pytest.raises(SystemExit, match="crops.json: a crop set's records list every crop; use --every 1"):
+    with pytest.raises(UserError, match="crops.json: a crop set's records list every crop; use --every 1"):
         script.one_class_view(str(data), "test", 2, tmp_path / "strided")
     script.one_class_view(str(data), "test", 1, tmp_path / "all")
     assert (tmp_path / "all" / "crops.json").read_text() == '{"items": []}'
+
+
+def test_a_view_left_half_built_is_replaced_and_bad_input_is_one_line(script, tmp_path, capsys):
+    data = _three_class_set(tmp_path / "three")
+    (tmp_path / ".view.partial" / "labels").mkdir(parents=True)  # an interrupted run's leftovers
+    assert script.main(["--data", str(data), "--out", str(tmp_path / "view")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["three", "view"]
+    (tmp_path / "three" / "labels" / "f0.txt").write_text("0 0.5 0.5 0.1\n")
+    assert script.main(["--data", str(data), "--out", str(tmp_path / "v2")]) == 2
+    assert capsys.readouterr().err.strip().endswith("f0.txt:1: expected 5 values 'class cx cy w h', got 4")
+    assert not (tmp_path / "v2").exists()
