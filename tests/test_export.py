@@ -24,20 +24,21 @@ pytest.importorskip("onnxruntime", reason="onnxruntime (requirements-dev.txt) ru
 
 
 def _match(ref, other, conf: float, margin: float = 1e-4, max_det: int = 300) -> int:
-    """Every detection of ``ref`` clearly above ``conf`` has one in ``other`` with the same class, a score within
-    1e-3 and every box side within 1 px, and vice versa; returns the number matched. When all ``max_det`` slots
-    are taken, only scores clearly above the last one count (which near-equal scores make the cut is arbitrary)."""
-    def clear(r):
+    """Every detection of ``ref`` clearly above ``conf`` has a twin among all of ``other``'s (same class, score
+    within 1e-3, every box side within 1 px), and vice versa; returns the number of ``ref``'s matched. A detection
+    within ``margin`` of the cut may fall on either side of it in the other runtime, so it need not be matched
+    but may serve as a twin. When all ``max_det`` slots are taken, only scores clearly above the last one count
+    (which near-equal scores make the cut is arbitrary)."""
+    def clear(r) -> np.ndarray:
         floor = max(conf, r.scores.min()) if len(r.scores) == max_det else conf
-        keep = r.scores >= floor + margin
-        return r.boxes[keep], r.scores[keep], r.classes[keep]
+        return r.scores >= floor + margin
 
-    (b1, s1, c1), (b2, s2, c2) = clear(ref), clear(other)
-    assert len(b1) == len(b2), (ref.path, s1, s2)
-    for box, score, cls in zip(b1, s1, c1):
-        err = np.abs(b2 - box).max(1) + 1e3 * np.abs(s2 - score) + 1e3 * (c2 != cls)
-        assert err.min() <= 1.0, (ref.path, box, score, b2, s2)
-    return len(b1)
+    for a, b in ((ref, other), (other, ref)):
+        keep = clear(a)
+        for box, score, cls in zip(a.boxes[keep], a.scores[keep], a.classes[keep]):
+            err = np.abs(b.boxes - box).max(1) + 1e3 * np.abs(b.scores - score) + 1e3 * (b.classes != cls)
+            assert len(err) and err.min() <= 1.0, (a.path, box, score, b.boxes, b.scores)
+    return int(clear(ref).sum())
 
 
 def test_onnx_runtime_matches_pytorch_on_nuaa_sirst(make_checkpoint, shared_dataset, tmp_path):
@@ -99,7 +100,8 @@ def test_val_takes_onnx_and_torchscript_exports(exported, tmp_path, capsys):
     n_pred = sum(len(r.scores) for r in ref["_pred"].values())
     for kind in ("onnx", "torchscript", "dynamic"):
         got = _val_metrics(tmp_path, exported[kind], kind)
-        assert got.keys() == ref.keys() and _same_predictions(got, ref) >= n_pred // 2, (kind, n_pred)
+        # nearly all are clear of the cut and the slot floor, and each of those has its twin
+        assert got.keys() == ref.keys() and _same_predictions(got, ref) >= 0.9 * n_pred, (kind, n_pred)
         for k in ROBUST:
             assert got[k] == pytest.approx(ref[k], abs=2e-3), (kind, k)
     # a static ONNX graph takes only its size; the dynamic one takes others and still agrees with PyTorch
@@ -109,7 +111,7 @@ def test_val_takes_onnx_and_torchscript_exports(exported, tmp_path, capsys):
     ref128 = _val_metrics(tmp_path, exported["pt"], "pt128", "--imgsz", "128")
     dyn128 = _val_metrics(tmp_path, exported["dynamic"], "dyn128", "--imgsz", "128")
     assert [dyn128[k] for k in ROBUST] == pytest.approx([ref128[k] for k in ROBUST], abs=2e-3)
-    assert _same_predictions(dyn128, ref128) >= sum(len(r.scores) for r in ref128["_pred"].values()) // 2
+    assert _same_predictions(dyn128, ref128) >= 0.9 * sum(len(r.scores) for r in ref128["_pred"].values())
 
 
 def test_exported_batch_is_dynamic_and_boxes_agree(exported, demo):

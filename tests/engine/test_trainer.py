@@ -247,21 +247,26 @@ def _interrupt_after_epoch_1(repo, wait_for, args: list[str], last, whole_group:
     whole process group (loader workers included; then no process of the group may outlive it); check the clean
     interrupt (exit 130, the message, no traceback) and return the epoch ``last.pt`` holds and the output."""
     # a shell starts background jobs with SIGINT ignored, and Python then keeps it ignored (as `nohup ... &`
-    # users expect); give the child the default disposition so the test does not depend on how pytest was started
-    proc = subprocess.Popen([sys.executable, "train.py", *args], cwd=repo, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=whole_group,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # users expect); give the child the default disposition so the test does not depend on how pytest was started.
+    # Output goes to a file, not a pipe: the forked workers hold the pipe too, so reading it to its end would
+    # wait for them and hide whether they outlived the run.
+    log = last.parents[2] / f"{last.parents[1].name}.log"
+    with open(log, "w") as f:
+        proc = subprocess.Popen([sys.executable, "train.py", *args], cwd=repo, stdout=f, stderr=subprocess.STDOUT,
+                                start_new_session=whole_group,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert wait_for(last.is_file)  # epoch 1 committed
         assert not whole_group or len(_group(proc.pid)) >= 3, _group(proc.pid)  # the run and its 2 loader workers
         os.killpg(proc.pid, sig) if whole_group else proc.send_signal(sig)
-        out, _ = proc.communicate(timeout=120)
+        proc.wait(timeout=120)
         # before the clean-up below kills whatever is left, and sooner than an orphaned worker's own check of its
         # parent (every 5 s) would end it: the workers end with the run
         assert not whole_group or wait_for(lambda: not _group(proc.pid), timeout=3), "loader workers outlived the run"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL) if whole_group else proc.kill()
+    out = log.read_text()
     assert proc.returncode == 130 and "Traceback" not in out and "DataLoader worker" not in out, out[-2000:]
     cut_at = load_checkpoint(last)["epoch"]
     assert cut_at < 2 and f"interrupted in epoch {cut_at + 2}" in out and "redoes epoch" in out
