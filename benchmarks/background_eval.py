@@ -88,13 +88,25 @@ def background_budgets(targets: str, target_pred: Path, background: str, bg_pred
     return out
 
 
-def evaluate(predict, targets: str, background: str, work: Path) -> dict:
+def at_confs(targets: str, target_pred: Path, bg: dict[float, dict], confs: list[float]) -> dict:
+    """At each of ``confs`` (a checkpoint's advised confidence, say): Pd and false alarms per image on the
+    targets, and false alarms per target-free image (``bg``: the background set's metrics by confidence)."""
+    out = {}
+    for c in confs:
+        m = score(targets, target_pred, c)
+        at = m.get("class_agnostic", m)["at_conf"]
+        out[f"{c:g}"] = {"pd": at["pd"], "target_fa_per_image": at["false_alarms_per_image"],
+                         "background_fa_per_image": bg[c]["at_conf"]["false_alarms_per_image"]}
+    return out
+
+
+def evaluate(predict, targets: str, background: str, work: Path, extra_confs: list[float] = ()) -> dict:
     target_pred = predict(targets, work / "targets")
     t = score(targets, target_pred, 0.25, "--fa-per-image", *BUDGETS)
     budgets = [{k: b[k] for k in ("budget", "per", "conf", "pd", "false_alarms_per_image", "met") if k in b}
                for b in t["at_fa_budgets"]]
     bg_pred = predict(background, work / "background")
-    confs = [0.25, 0.5, *(b["conf"] for b in budgets)]
+    confs = [0.25, 0.5, *(b["conf"] for b in budgets), *extra_confs]
     bg = {conf: score(background, bg_pred, conf) for conf in confs}
     return {"ap50": t["ap50"], "ap50_95": t["ap50_95"], "pd_at_0.25": t["at_conf"]["pd"],
             "fa_per_image_targets_at_0.25": t["at_conf"]["false_alarms_per_image"], "at_fa_budgets": budgets,
@@ -104,7 +116,8 @@ def evaluate(predict, targets: str, background: str, work: Path) -> dict:
             "background_fa_per_mpix": {f"{c:g}": m["at_conf"]["false_alarms_per_mpix"] for c, m in bg.items()},
             "background_fa_per_image_by_crop_size": by_crop_size(bg_pred, background, confs),
             # the budgets again, now chosen on the target-free images: Pd where a fielded system would run
-            "at_background_budgets": background_budgets(targets, target_pred, background, bg_pred)}
+            "at_background_budgets": background_budgets(targets, target_pred, background, bg_pred),
+            "at_confs": at_confs(targets, target_pred, bg, list(extra_confs))}
 
 
 def markdown(results: dict) -> str:
@@ -140,6 +153,8 @@ def main() -> int:
     add_model_arguments(ap)
     ap.add_argument("--targets", default="IRSTD-1K")
     ap.add_argument("--background", required=True, help="the background test set's YAML")
+    ap.add_argument("--at-conf", type=float, nargs="+", default=[], metavar="C",
+                    help="also Pd and false alarms (targets, target-free images) at these confidences")
     args = parse_model_arguments(ap)
     report = json.loads(args.out.read_text()) if args.out.is_file() else {}
     report.update({"what": __doc__.split("\n")[0], "command": shlex.join([sys.executable, *sys.argv]),
@@ -151,8 +166,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for spec, predict in jobs:
             name, weights = spec.split("=", 1)
-            if results.get(name, {}).get("weights") != weights:
-                found = evaluate(lambda d, w: predict(d, w, weights), args.targets, args.background, Path(tmp) / name)
+            done = results.get(name, {})
+            missing = {f"{c:g}" for c in args.at_conf} - done.get("at_confs", {}).keys()
+            if done.get("weights") != weights or missing:
+                found = evaluate(lambda d, w: predict(d, w, weights), args.targets, args.background, Path(tmp) / name,
+                                 args.at_conf)
                 results[name] = {"weights": weights, "command": report["command"], **found}
                 write_json(args.out, report)
             r = results[name]

@@ -96,6 +96,8 @@ def conf_within_budget_everywhere(rows: dict[str, dict], name: str) -> float | N
 
 def advice(summary_path: Path, name: str) -> float:
     """``name``'s threshold advice from a summary this script wrote; SystemExit(reason) when there is none."""
+    if not summary_path.is_file():
+        raise SystemExit(f"{summary_path}: not written yet; run this script with --results and --out first")
     summary = json.loads(summary_path.read_text())
     if "conf_within_budget_everywhere" not in summary:
         raise SystemExit(f"{summary_path}: written before threshold advice; run this script on its --results again")

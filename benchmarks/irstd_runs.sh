@@ -12,7 +12,7 @@
 # benchmark's test frames (generalisation_table.py's advice), once its half-precision copy is shown to stay within
 # 0.05 px and 0.005 in score on 100 frames, then the shipped-checkpoint tests; newsensor: every finished model on a
 # sensor none of them saw, Drone-IR's test videos as one class (every 10th frame; Pd at 0.1 false alarms per
-# target-free crop of those videos).
+# target-free crop of those videos, and Pd and false alarms at fscfnet-irstd's advised confidence).
 # Each step resumes where it stopped (train.py --resume from last.pt; background_eval skips what its file holds).
 #
 #   bash benchmarks/irstd_runs.sh sets all3 score ship     # ~3 h of training on 2 CPU cores
@@ -101,8 +101,13 @@ newsensor() {  # needs Drone-IR prepared and its target-free test crops (benchma
       --every 10 --out datasets/Drone-IR-target
   [ -f datasets/bg-test-Drone-IR-target/data.yaml ] || $PY benchmarks/one_class_view.py \
       --data datasets/bg-test-Drone-IR/data.yaml --out datasets/bg-test-Drone-IR-target
+  local conf at=()  # and at fscfnet-irstd's advised confidence, once there is one: the advice on a new sensor
+  if conf=$($PY benchmarks/generalisation_table.py --advice all3 --summary $RES/irstd_generalisation.json); then
+    at=(--at-conf "$conf")
+  fi
   $PY benchmarks/background_eval.py --targets datasets/Drone-IR-target/data.yaml \
-      --background datasets/bg-test-Drone-IR-target/data.yaml --models "${models[@]}" --out $RES/irstd_on_drone_ir.json
+      --background datasets/bg-test-Drone-IR-target/data.yaml --models "${models[@]}" "${at[@]}" \
+      --out $RES/irstd_on_drone_ir.json
 }
 
 others() { for b in "${ALL[@]}"; do [ "$b" = "$1" ] || echo "$b"; done; }

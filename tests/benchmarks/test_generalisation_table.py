@@ -88,3 +88,5 @@ def test_advice_is_printed_for_a_model_or_refused_with_the_reason(script, tmp_pa
     old.write_text(json.dumps({"rows": {}}))
     assert script.main(["--advice", "all3", "--summary", str(old)]) == 2
     assert "written before threshold advice" in capsys.readouterr().err
+    assert script.main(["--advice", "all3", "--summary", str(tmp_path / "none.json")]) == 2
+    assert "none.json: not written yet" in capsys.readouterr().err
