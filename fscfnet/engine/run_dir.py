@@ -59,6 +59,11 @@ def plot_results(path: Path, rows: list[dict]) -> Path:
     return save_figure(fig, path)
 
 
+def epochs_in(last: dict | None) -> int:
+    """How many epochs a run's ``last.pt`` (as read; None: none written) holds."""
+    return int(last["epoch"]) + 1 if last else 0
+
+
 class RunFiles:
     """A training run's folder: ``results.csv``, ``weights/best.pt``, ``weights/last.pt``, ``provenance.json``."""
 
@@ -101,10 +106,9 @@ class RunFiles:
         """``last.pt`` as saved (None without one)."""
         return load_checkpoint(self.last) if self.last.is_file() else None
 
-    def epochs_committed(self, last: dict | None = None) -> int:
-        """How many epochs ``last.pt`` (or ``last``, already read from it) holds (0 without one)."""
-        last = last or self.last_checkpoint()
-        return int(last["epoch"]) + 1 if last else 0
+    def epochs_committed(self) -> int:
+        """How many epochs ``last.pt`` holds (0 without one)."""
+        return epochs_in(self.last_checkpoint())
 
     def commit_epoch(self, rows: list[dict], best: dict | None, last: dict) -> None:
         """``results.csv``, then ``best.pt`` (if given), then ``last.pt``; each a dict of

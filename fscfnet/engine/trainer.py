@@ -44,7 +44,7 @@ from ..utils.provenance import provenance
 from .checkpoint import is_checkpoint, load_checkpoint, load_resume_checkpoint
 from .optim import accumulation, build_optimizer
 from .plan import Processes, TrainPlan, resolve_plan, start_process, stored_config
-from .run_dir import METRIC_COLUMNS, RunFiles, plot_results
+from .run_dir import METRIC_COLUMNS, RunFiles, epochs_in, plot_results
 from .schedule import Schedule
 from .state import MixedPrecision, TrainState, run_finished
 from .train_loop import EpochHooks, EpochResult, TrainingError, train_one_epoch
@@ -183,7 +183,7 @@ class Trainer:
         except KeyboardInterrupt:
             # last.pt itself says where the run is: the signal may come just after a commit
             last = self.files.last_checkpoint()
-            done = self.files.epochs_committed(last)
+            done = epochs_in(last)
             if last and run_finished(last):  # in the final plots: training is complete
                 self.log(f"\ninterrupted after the last epoch, drawing the plots: {self.files.last} holds the "
                          f"finished run")
