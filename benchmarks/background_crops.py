@@ -20,7 +20,6 @@ DIR/data.yaml, and DIR/crops.json (each crop's source frame, position and size, 
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -28,6 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fscfnet.cfg.data import data_yaml_text
 from fscfnet.data import open_dataset, read_index, read_yolo_labels
 from fscfnet.metrics.sites import NEAR_PX
 from fscfnet.utils import write_json
@@ -115,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         stems.append(stem)
     for split in ("train", "test"):
         (args.out / "img_idx" / f"{split}_{name}.txt").write_text("\n".join(stems) + "\n")
-    (args.out / "data.yaml").write_text(f"# target-free crops of {args.split} frames (benchmarks/background_crops.py)\n"
-                                        f"path: {args.out.resolve()}\ntrain: img_idx/train_{name}.txt\n"
-                                        f"test: img_idx/test_{name}.txt\nnames: {json.dumps(list(names.pop()))}\n")
+    (args.out / "data.yaml").write_text(data_yaml_text(
+        args.out.resolve(), f"img_idx/train_{name}.txt", f"img_idx/test_{name}.txt", list(names.pop()),
+        f"target-free crops of {args.split} frames (benchmarks/background_crops.py)"))
     by = {f"{d}/{s}": sum(c["data"] == d and c["size"] == s for c in crops) for d in {c["data"] for c in crops}
           for s in args.sizes}
     write_json(args.out / "crops.json", {"command": shlex.join([sys.executable, *sys.argv]), "split": args.split,

@@ -9,8 +9,8 @@ Writes OUT/data.yaml (``names: [target]``, the split as its ``test``), OUT/image
 nothing is copied), OUT/labels (each listed frame's boxes with class 0; none for a target-free frame),
 OUT/img_idx/test.txt (every ``--every``-th frame of the split, in its order), and the dataset's frame records when
 it has them: frames.csv (video frames: ``--by`` breakdowns) and crops.json (target-free crops: false alarms by crop
-size in background_eval.py). The view is written beside OUT and renamed into place when complete, so an
-interrupted run leaves no half view to be mistaken for one.
+size in background_eval.py). The view is built in a folder beside OUT and renamed into place when complete, so
+a failed or interrupted run leaves no half view to be mistaken for one.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from fscfnet.cfg.data import load_data_config
+from fscfnet.cfg.data import DataConfig, data_yaml_text, load_data_config
 from fscfnet.data.labels import read_index, read_yolo_labels, write_yolo_labels
 from fscfnet.errors import UserError
 from fscfnet.metrics.groups import FRAMES_CSV
 from fscfnet.utils import run_cli
+from fscfnet.utils.files import temp_dir_beside
 
 RECORDS = (FRAMES_CSV, "crops.json")  # per-frame records, keyed by image stem, that scoring reads beside data.yaml
 
@@ -39,9 +40,23 @@ def one_class_view(data: str, split: str, every: int, out: Path) -> int:
     stems = read_index(cfg.index_file(split))[::every]
     if out.exists():
         raise UserError(f"{out}: already exists; remove it or choose another --out")
-    tmp = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)  # what an interrupted run left
-    (tmp / "labels").mkdir(parents=True)
+    tmp = temp_dir_beside(out)
+    try:
+        _write_view(cfg, stems, tmp)
+        (tmp / "data.yaml").write_text(data_yaml_text(
+            out.resolve(), "img_idx/test.txt", "img_idx/test.txt", ["target"],
+            f"{cfg.source or data}, split {split}, every {every}: one class (benchmarks/one_class_view.py; was "
+            f"{', '.join(cfg.names)})"))
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return len(stems)
+
+
+def _write_view(cfg: DataConfig, stems: list[str], tmp: Path) -> None:
+    """Everything but data.yaml: the images link, the one-class labels, the index and the records."""
+    (tmp / "labels").mkdir()
     (tmp / "img_idx").mkdir()
     (tmp / "images").symlink_to((cfg.root / "images").resolve(), target_is_directory=True)
     for s in stems:
@@ -54,12 +69,6 @@ def one_class_view(data: str, split: str, every: int, out: Path) -> int:
     for name in RECORDS:
         if (cfg.root / name).is_file():
             shutil.copyfile(cfg.root / name, tmp / name)
-    (tmp / "data.yaml").write_text(f"# {cfg.source or data}, split {split}, every {every}: one class "
-                                   f"(benchmarks/one_class_view.py; was {', '.join(cfg.names)})\n"
-                                   f"path: {out.resolve()}\ntrain: img_idx/test.txt\ntest: img_idx/test.txt\n"
-                                   f"names: [target]\n")
-    tmp.rename(out)
-    return len(stems)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -105,6 +105,14 @@ class DataConfig:
         return self.root / getattr(self, split)
 
 
+def data_yaml_text(root: Path, train: str, test: str, names: list[str], comment: str) -> str:
+    """The text of a dataset YAML that tools write (``prepare``, crop sets, views): ``comment`` first, then the
+    dataset folder, the two split index files (relative to it) and the class names."""
+    body = yaml.safe_dump({"path": str(root), "train": train, "test": test, "names": [str(n) for n in names]},
+                          sort_keys=False, default_flow_style=None, width=10**6)  # names on one line
+    return "".join(f"# {line}\n" for line in comment.splitlines()) + body
+
+
 def read_data_yaml(data: str | Path) -> tuple[Path, dict]:
     """The YAML file ``data`` names (a built-in name or a path) and its mapping, ``source`` added."""
     path = Path(data)

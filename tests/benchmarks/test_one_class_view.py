@@ -64,12 +64,9 @@ def test_a_crop_sets_records_come_along_and_a_stride_over_them_is_refused(script
     assert (tmp_path / "all" / "crops.json").read_text() == '{"items": []}'
 
 
-def test_a_view_left_half_built_is_replaced_and_bad_input_is_one_line(script, tmp_path, capsys):
+def test_a_failed_view_leaves_nothing_and_bad_input_is_one_line(script, tmp_path, capsys):
     data = _three_class_set(tmp_path / "three")
-    (tmp_path / ".view.partial" / "labels").mkdir(parents=True)  # an interrupted run's leftovers
-    assert script.main(["--data", str(data), "--out", str(tmp_path / "view")]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["three", "view"]
-    (tmp_path / "three" / "labels" / "f0.txt").write_text("0 0.5 0.5 0.1\n")
-    assert script.main(["--data", str(data), "--out", str(tmp_path / "v2")]) == 2
-    assert capsys.readouterr().err.strip().endswith("f0.txt:1: expected 5 values 'class cx cy w h', got 4")
-    assert not (tmp_path / "v2").exists()
+    (tmp_path / "three" / "labels" / "f4.txt").write_text("0 0.5 0.5 0.1\n")  # found after f0..f3 were written
+    assert script.main(["--data", str(data), "--out", str(tmp_path / "view")]) == 2
+    assert capsys.readouterr().err.strip().endswith("f4.txt:1: expected 5 values 'class cx cy w h', got 4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["three"]  # no view, no half-built folder beside it

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from fscfnet.cfg.augment import AugmentConfig
-from fscfnet.cfg.data import DataConfig, load_data_config
+from fscfnet.cfg.data import DataConfig, data_yaml_text, load_data_config
 from fscfnet.data import ensure_dataset
 from fscfnet.data.dataset import IRSTDDataset, build_dataloader, label_stats
 from fscfnet.data.demo import generate_demo, make_frame
@@ -300,3 +300,16 @@ def test_plots_are_written(tmp_path):
     for p in (p1, p2):
         img = cv2.imread(str(p))
         assert img is not None and img.shape[0] > 50 and img.std() > 0
+
+
+def test_a_written_dataset_yaml_reads_back_with_awkward_class_names(tmp_path):
+    """The YAML that prepare, crop sets and views write: a folder and names that YAML would otherwise read as a
+    mapping, a number, a boolean or a comment come back as the same strings."""
+    names = ["a: b", "10", "yes", "# not a comment", "plain"]
+    root = tmp_path / "a: folder #1"
+    root.mkdir()
+    (tmp_path / "d.yaml").write_text(data_yaml_text(root, "img_idx/train.txt", "img_idx/test.txt", names,
+                                                    "made by a test\nwith a second line"))
+    cfg = load_data_config(tmp_path / "d.yaml")
+    assert cfg.names == names and cfg.root == root
+    assert cfg.index_file("test") == root / "img_idx" / "test.txt"

@@ -18,8 +18,8 @@ from typing import Callable, Iterator
 
 import cv2
 import numpy as np
-import yaml
 
+from ...cfg.data import data_yaml_text
 from ...errors import UserError
 from ...utils.files import temp_dir_beside, write_json
 from ..labels import write_yolo_labels, xywh_pixels_to_yolo
@@ -177,9 +177,9 @@ def _write_tables(rows: list[dict], sequences: list[Sequence], tmp: Path, name: 
         w.writerows([[r[c] for c in FRAME_COLUMNS] + [r["attributes"].get(a, "") for a in attributes] for r in rows])
     seen = sorted(stats["classes_seen"])
     names = names or labelled_names(stats["class_labels"], seen) or [f"class{c + 1}" for c in range(max(seen, default=0) + 1)]
-    (tmp / "data.yaml").write_text(f"# written by fscfnet prepare from {src}\npath: {tmp.parent / name}\n"
-                                   f"train: img_idx/train_{name}.txt\ntest: img_idx/test_{name}.txt\n"
-                                   f"names: {yaml.safe_dump(list(names), default_flow_style=True).strip()}\n")
+    (tmp / "data.yaml").write_text(data_yaml_text(tmp.parent / name, f"img_idx/train_{name}.txt",
+                                                  f"img_idx/test_{name}.txt", names,
+                                                  f"written by fscfnet prepare from {src}"))
     wh = np.array([x for r in rows for x in r["wh"]], np.float64).reshape(-1, 2)
     splits = {s: [r for r in rows if r["split"] == s] for s in ("train", "test")}
     summary = {
