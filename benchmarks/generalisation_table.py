@@ -101,11 +101,11 @@ def advice(summary_path: Path, name: str) -> float:
     summary = json.loads(summary_path.read_text())
     if "conf_within_budget_everywhere" not in summary:
         raise SystemExit(f"{summary_path}: written before threshold advice; run this script on its --results again")
-    conf = summary["conf_within_budget_everywhere"].get(name)
     scored = [b for b, models in summary["rows"].items() if name in models]
     if len(scored) < len(summary["rows"]):
         raise SystemExit(f"{summary_path}: {name} is scored on {', '.join(scored) or 'no benchmark'} of "
                          f"{', '.join(summary['rows'])}; its advice needs them all")
+    conf = summary["conf_within_budget_everywhere"].get(name)
     if conf is None:
         raise SystemExit(f"{summary_path}: no confidence below 1 keeps {name} within 0.1 false alarms per "
                          f"target-free crop on every benchmark")

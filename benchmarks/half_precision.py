@@ -73,7 +73,10 @@ def main() -> int:
                           "provenance": provenance("cpu")})
     limits = {"max_box_px": args.max_px, "max_score": args.max_score}
     problems = [f"{k} {result[k]:.4g} > {v:g}" for k, v in limits.items() if v is not None and (result[k] or 0) > v]
-    problems += [f"{alone} detections without a twin"] * bool(alone) + ["no detection to compare"] * (not boxes)
+    if alone:
+        problems.append(f"{alone} detections without a twin")
+    if not boxes:
+        problems.append("no detection to compare")
     if any(v is not None for v in limits.values()) and problems:
         print(f"half precision: {'; '.join(problems)} ({args.out})", file=sys.stderr)
         return 1

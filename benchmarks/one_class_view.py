@@ -27,14 +27,15 @@ from fscfnet.metrics.groups import FRAMES_CSV
 from fscfnet.utils import run_cli
 from fscfnet.utils.files import temp_dir_beside
 
-RECORDS = (FRAMES_CSV, "crops.json")  # per-frame records, keyed by image stem, that scoring reads beside data.yaml
+CROPS_JSON = "crops.json"  # background_crops.py's record of every crop
+RECORDS = (FRAMES_CSV, CROPS_JSON)  # per-frame records, keyed by image stem, that scoring reads beside data.yaml
 
 
 def one_class_view(data: str, split: str, every: int, out: Path) -> int:
     """Write the view (see the module docstring); returns the number of frames it lists."""
     cfg = load_data_config(data)
-    if every > 1 and (cfg.root / "crops.json").is_file():
-        raise UserError(f"{cfg.root / 'crops.json'}: a crop set's records list every crop; use --every 1")
+    if every > 1 and (cfg.root / CROPS_JSON).is_file():
+        raise UserError(f"{cfg.root / CROPS_JSON}: a crop set's records list every crop; use --every 1")
     if not (cfg.root / "images").is_dir():
         raise UserError(f"{cfg.root / 'images'}: no images folder to view")
     stems = read_index(cfg.index_file(split))[::every]
